@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the test suite).
+# Both create or reuse .venv at the repository root. torch is pinned to the CPU build first so that no
+# requirement can pull a CUDA build onto a CPU machine; on a GPU node set TORCH_SPEC to what the node needs.
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast clean-venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+demo: venv
+	$(VENV)/bin/mc-judge demo
+
+test: venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

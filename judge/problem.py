@@ -1,0 +1,153 @@
+"""The normalized problem schema every loader produces and the judge consumes.
+
+JSON form:
+  {"id": str, "kind": "stdio" | "function", "tests": [{"input": str, "output": str}, ...],
+   "fn_name": str | null, "time_limit_s": float, "memory_limit_mb": int,
+   "checker": null | {"language": "python" | "cpp", "source": str},
+   "comparison": {"abs_tol": float, "rel_tol": float, "case_insensitive": bool, "unordered": bool},
+   "metadata": {...}}   # platform, difficulty, contest_date, starter_code, ... (free, never judged)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+KINDS = ("stdio", "function")
+LANGUAGES = ("python", "cpp")
+DEFAULT_TIME_LIMIT_S = 6.0
+DEFAULT_MEMORY_LIMIT_MB = 1024
+
+
+class ProblemError(ValueError):
+    """A problem (file, row or folder) that does not follow the schema; the message says where."""
+
+
+@dataclass(frozen=True)
+class TestCase:
+    input: str
+    output: str
+
+    __test__ = False  # not a pytest class
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a stdio output is compared with the expected one (function results use the tolerances only)."""
+
+    abs_tol: float = 1e-6
+    rel_tol: float = 1e-6
+    case_insensitive: bool = False
+    unordered: bool = False
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A custom output validator with the Kattis/ICPC contract:
+    `checker INPUT_FILE ANSWER_FILE FEEDBACK_DIR < contestant_output`, exit 42 = accepted, 43 = wrong."""
+
+    language: str
+    source: str
+
+
+@dataclass
+class Problem:
+    id: str
+    kind: str
+    tests: list[TestCase]
+    fn_name: str | None = None
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
+    memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB
+    checker: Checker | None = None
+    comparison: Comparison = field(default_factory=Comparison)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"problem {self.id!r}"
+        if not isinstance(self.id, str) or not self.id:
+            raise ProblemError(f"problem id must be a non-empty string, got {self.id!r}")
+        if self.kind not in KINDS:
+            raise ProblemError(f"{where}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "function" and not self.fn_name:
+            raise ProblemError(f"{where}: kind 'function' needs fn_name")
+        if not self.tests:
+            raise ProblemError(f"{where}: has no tests")
+        if not (self.time_limit_s > 0):
+            raise ProblemError(f"{where}: time_limit_s must be > 0, got {self.time_limit_s!r}")
+        if not (self.memory_limit_mb > 0):
+            raise ProblemError(f"{where}: memory_limit_mb must be > 0, got {self.memory_limit_mb!r}")
+        if self.checker is not None and self.checker.language not in LANGUAGES:
+            raise ProblemError(f"{where}: checker language must be one of {LANGUAGES}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any], where: str = "") -> Problem:
+        """Build a problem from its JSON form; `where` (file:line) prefixes every error."""
+        prefix = f"{where}: " if where else ""
+        if not isinstance(row, dict):
+            raise ProblemError(f"{prefix}a problem must be a JSON object, got {type(row).__name__}")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(row) - known)
+        if unknown:
+            raise ProblemError(f"{prefix}unknown problem keys {unknown}; valid keys: {sorted(known)}")
+        for key in ("id", "kind", "tests"):
+            if key not in row:
+                raise ProblemError(f"{prefix}problem is missing required key {key!r}")
+        try:
+            tests = [_test_case(t, i) for i, t in enumerate(row["tests"])]
+            checker = row.get("checker")
+            comparison = row.get("comparison") or {}
+            return cls(
+                id=str(row["id"]),
+                kind=row["kind"],
+                tests=tests,
+                fn_name=row.get("fn_name"),
+                time_limit_s=float(row.get("time_limit_s") or DEFAULT_TIME_LIMIT_S),
+                memory_limit_mb=int(row.get("memory_limit_mb") or DEFAULT_MEMORY_LIMIT_MB),
+                checker=Checker(**checker) if checker else None,
+                comparison=Comparison(**comparison),
+                metadata=dict(row.get("metadata") or {}),
+            )
+        except ProblemError as e:
+            raise ProblemError(f"{prefix}{e}") from None
+        except (TypeError, ValueError) as e:
+            raise ProblemError(f"{prefix}problem {row.get('id')!r}: {e}") from None
+
+
+def _test_case(t: Any, index: int) -> TestCase:
+    if not isinstance(t, dict) or "input" not in t or "output" not in t:
+        raise ProblemError(f"test {index} must be an object with 'input' and 'output'")
+    if not isinstance(t["input"], str) or not isinstance(t["output"], str):
+        raise ProblemError(f"test {index}: 'input' and 'output' must be strings")
+    return TestCase(t["input"], t["output"])
+
+
+def load_problem_file(path: str | Path) -> Problem:
+    path = Path(path)
+    try:
+        row = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProblemError(f"{path}: no such problem file") from None
+    except json.JSONDecodeError as e:
+        raise ProblemError(f"{path}: not valid JSON ({e})") from None
+    return Problem.from_dict(row, where=str(path))
+
+
+def load_problems_jsonl(path: str | Path) -> list[Problem]:
+    path = Path(path)
+    if not path.exists():
+        raise ProblemError(f"{path}: no such problems file")
+    problems = []
+    with path.open() as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ProblemError(f"{path}:{line_no}: not valid JSON ({e})") from None
+            problems.append(Problem.from_dict(row, where=f"{path}:{line_no}"))
+    return problems
