@@ -1,0 +1,245 @@
+"""The run's config tree: one dataclass per section, loaded from YAML plus `--set a.b=c` overrides.
+
+Sections owned elsewhere are imported, never redefined here: `model`, `parallel`, `rollout`, `algo`.
+The `algo` section is written as a preset plus key-by-key overrides (`algo: {preset: microcoder_grpo,
+eps_high: 0.28}`) and resolved through megatron_mc.algo.config.resolve_algo_config.
+
+The loader is megatron_mc.typed_config (unknown keys and bad values name the key and the nearest valid
+one); this module adds the run's own sections, the override syntax and the resolved-config file.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from megatron_mc.run_state import write_atomic
+from megatron_mc.typed_config import ConfigError, from_dict, set_by_path, to_dict
+
+RESOLVED_CONFIG_NAME = "config.yaml"
+
+
+def _positive(section: str, **values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{section}.{name} must be > 0, got {value!r}")
+
+
+def _non_negative(section: str, **values: float) -> None:
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{section}.{name} must be >= 0, got {value!r}")
+
+
+@dataclass
+class JudgeConfig:
+    num_workers: int = 2
+    language: Literal["python", "cpp"] = "python"
+    stop_at_first_failure: bool = True  # a reward only needs pass/fail; later tests are skipped
+    time_limit_scale: float = 1.0  # multiplies each problem's time limit (slow or contended machines)
+
+    def __post_init__(self) -> None:
+        _positive("judge", num_workers=self.num_workers, time_limit_scale=self.time_limit_scale)
+
+
+@dataclass
+class DataConfig:
+    source: Literal["file", "tiny_tasks"] = "file"
+    train_problems: str = ""  # a problems file; read with judge.loaders.load_problems(path, format)
+    format: str = "jsonl"
+    max_prompt_tokens: int = 2048
+    system_prompt: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.source == "file" and not self.train_problems:
+            raise ValueError("data.train_problems is required when data.source is 'file'; "
+                             "set it to a problems file or use data.source: tiny_tasks")
+        _positive("data", max_prompt_tokens=self.max_prompt_tokens)
+
+
+@dataclass
+class TrainConfig:
+    train_batch_size: int = 32  # prompts per RL step
+    mini_batch_size: int = 8  # prompts per optimizer step: train_batch_size / mini_batch_size updates
+    n_samples_per_prompt: int = 8
+    max_steps: int = 100
+    lr: float = 1e-6
+    min_lr: float = 0.0
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    grad_clip: float = 1.0
+    micro_batch_tokens: int = 16384  # packed tokens per micro batch on each data-parallel rank
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        _positive("train", train_batch_size=self.train_batch_size, mini_batch_size=self.mini_batch_size,
+                  n_samples_per_prompt=self.n_samples_per_prompt, max_steps=self.max_steps, lr=self.lr,
+                  micro_batch_tokens=self.micro_batch_tokens)
+        _non_negative("train", min_lr=self.min_lr, warmup_steps=self.warmup_steps,
+                      weight_decay=self.weight_decay, grad_clip=self.grad_clip)
+        if self.train_batch_size % self.mini_batch_size:
+            raise ValueError(f"train.train_batch_size ({self.train_batch_size}) must be a multiple of "
+                             f"train.mini_batch_size ({self.mini_batch_size})")
+        if self.min_lr > self.lr:
+            raise ValueError(f"train.min_lr ({self.min_lr}) must not exceed train.lr ({self.lr})")
+
+    @property
+    def optimizer_steps_per_rl_step(self) -> int:
+        return self.train_batch_size // self.mini_batch_size
+
+
+@dataclass
+class EvalConfig:
+    interval: int = 0  # RL steps between evaluations; 0 evaluates only before and after training
+    problems_file: str = ""
+    format: str = "jsonl"
+    n_samples: int = 16
+    k: list[int] = field(default_factory=lambda: [1])
+    temperature: float = 0.6
+    date_from: Optional[str] = None  # contest-date window, ISO dates, from inclusive, to exclusive
+    date_to: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _non_negative("eval", interval=self.interval)
+        _positive("eval", n_samples=self.n_samples)
+        for k in self.k:
+            if not 1 <= k <= self.n_samples:
+                raise ValueError(f"eval.k: {k} must be between 1 and eval.n_samples ({self.n_samples})")
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    datetime.date.fromisoformat(value)
+                except ValueError:
+                    raise ValueError(f"eval.{name}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+@dataclass
+class CheckpointConfig:
+    dir: Optional[str] = None  # default: RUN_DIR/checkpoints
+    interval: int = 50  # RL steps between checkpoints; 0 saves only at the end
+    keep_last: int = 3
+    hf_export_interval: int = 0  # RL steps between HF exports; 0 exports only at the end
+
+    def __post_init__(self) -> None:
+        _non_negative("checkpoint", interval=self.interval, hf_export_interval=self.hf_export_interval)
+        _positive("checkpoint", keep_last=self.keep_last)
+
+
+@dataclass
+class LoggingConfig:
+    jsonl: bool = True
+    tensorboard: bool = True  # used when torch.utils.tensorboard imports
+    wandb_project: Optional[str] = None  # set to log to Weights & Biases (needs `pip install wandb`)
+    wandb_entity: Optional[str] = None
+    progress: Literal["auto", "plain", "off"] = "auto"  # auto: a live line on a terminal, else plain lines
+
+
+@dataclass
+class ClusterConfig:
+    mode: Literal["colocate", "disaggregate"] = "colocate"
+    num_nodes: int = 1
+    gpus_per_node: int = 8  # on a CPU machine: train ranks per node
+    engine_gpus: int = 0  # disaggregate only: GPUs given to the engines, taken from the last nodes
+    ray_address: Optional[str] = None  # None starts a local Ray; "auto" joins the running cluster
+
+    def __post_init__(self) -> None:
+        _positive("cluster", num_nodes=self.num_nodes, gpus_per_node=self.gpus_per_node)
+        total = self.num_nodes * self.gpus_per_node
+        if self.mode == "colocate" and self.engine_gpus:
+            raise ValueError("cluster.engine_gpus must be 0 in colocate mode (engines share every GPU); "
+                             "use cluster.mode: disaggregate to split them")
+        if self.mode == "disaggregate" and not 0 < self.engine_gpus < total:
+            raise ValueError(f"cluster.engine_gpus must be between 1 and {total - 1} in disaggregate mode "
+                             f"({self.num_nodes} nodes x {self.gpus_per_node} GPUs), got {self.engine_gpus}")
+
+    @property
+    def total_gpus(self) -> int:
+        return self.num_nodes * self.gpus_per_node
+
+    @property
+    def train_gpus(self) -> int:
+        return self.total_gpus - self.engine_gpus
+
+
+@dataclass
+class RunConfig:
+    run_dir: str = "runs/default"
+    model: dict[str, Any] = field(default_factory=dict)
+    parallel: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] = field(default_factory=dict)
+    algo: dict[str, Any] = field(default_factory=dict)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    data: DataConfig = field(default_factory=lambda: DataConfig(source="tiny_tasks"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.checkpoint.dir) if self.checkpoint.dir else Path(self.run_dir) / "checkpoints"
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`a.b=c` -> ("a.b", yaml.safe_load("c")), so numbers, booleans, null and lists keep their types."""
+    path, sep, text = item.partition("=")
+    if not sep or not path.strip():
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.lr=1e-6")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+    return path.strip(), value
+
+
+def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = (),
+                     where: str = "") -> RunConfig:
+    data = dict(data or {})
+    for item in overrides:
+        path, value = parse_override(item)
+        set_by_path(data, path, value, valid=RunConfig)
+    try:
+        return from_dict(RunConfig, data)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}" if where else str(e)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    return config_from_dict(data or {}, overrides, where=str(path))
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def write_resolved_config(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
+    """Write the fully resolved config (every default filled in) as RUN_DIR/config.yaml."""
+    target = Path(run_dir or cfg.run_dir) / RESOLVED_CONFIG_NAME
+    write_atomic(target, dump_config(cfg))
+    return target
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML config file (see examples/configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one key, e.g. --set train.lr=1e-6 (repeatable; values are YAML)")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return load_config(args.config, args.overrides)
