@@ -1,0 +1,1 @@
+"""LiveCodeBench-style evaluation: n samples per problem, unbiased pass@k, breakdowns, `mc-eval`."""
