@@ -4,7 +4,8 @@ JSON form:
   {"id": str, "kind": "stdio" | "function", "tests": [{"input": str, "output": str}, ...],
    "fn_name": str | null, "time_limit_s": float, "memory_limit_mb": int,
    "checker": null | {"language": "python" | "cpp", "source": str},
-   "comparison": {"abs_tol": float, "rel_tol": float, "case_insensitive": bool, "unordered": bool},
+   "comparison": {"abs_tol": float, "rel_tol": float, "case_insensitive": bool, "unordered": bool,
+                  "accept_unwrapped_singleton": bool},   # every key optional
    "metadata": {...}}   # platform, difficulty, contest_date, starter_code, ... (free, never judged)
 """
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Comparison:
     rel_tol: float = 1e-6
     case_insensitive: bool = False
     unordered: bool = False
+    # TACO/APPS call-based answers: an expected one-element list [x] also accepts x, as their grader does.
+    accept_unwrapped_singleton: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,188 @@
+"""Kattis / ICPC problem package folders (the problemtools format, legacy and 2023 layouts).
+
+  data/sample/*.in + *.ans, data/secret/**/*.in + *.ans   the tests, samples first, each group sorted by path
+  problem.yaml        name, source, limits.memory (MB), limits.time_limit (s), validation, validator_flags
+  .timelimit          the time limit in seconds, when a tool (BAPCtools, DOMjudge) fixed one
+  output_validators/<name>/ (or output_validator/)       a custom checker: one .py or .cpp source; headers it
+                      #includes from its own folder (validate.h) are inlined, so it compiles from one file
+
+The default validator compares tokens case-insensitively unless validator_flags says case_sensitive, and
+compares numbers with a tolerance only when a float_*tolerance flag gives one.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from judge.problem import (
+    DEFAULT_MEMORY_LIMIT_MB,
+    DEFAULT_TIME_LIMIT_S,
+    Checker,
+    Comparison,
+    Problem,
+    ProblemError,
+    TestCase,
+)
+
+CHECKER_LANGUAGES = {".py": "python", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp"}
+_LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$', re.MULTILINE)
+_STATEMENTS = ("problem.en.md", "problem.md", "problem.en.tex", "problem.tex")
+
+
+def _config(folder: Path) -> dict[str, Any]:
+    path = folder / "problem.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ProblemError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(config, dict):
+        raise ProblemError(f"{path}: expected a mapping of settings, got {type(config).__name__}")
+    return config
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ProblemError(f"{path}: not UTF-8 text ({e})") from None
+
+
+def _tests(group: Path) -> list[TestCase]:
+    tests = []
+    for input_path in sorted(group.rglob("*.in")):
+        answer_path = input_path.with_suffix(".ans")
+        if not answer_path.is_file():
+            raise ProblemError(f"{input_path}: no answer file {answer_path.name} beside it")
+        tests.append(TestCase(_read(input_path), _read(answer_path)))
+    return tests
+
+
+def _number(config: dict[str, Any], path: Path, *keys: str) -> float | None:
+    value: Any = config
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ProblemError(f"{path}: {'.'.join(keys)} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _time_limit_s(folder: Path, config: dict[str, Any]) -> float:
+    fixed = folder / ".timelimit"
+    if fixed.is_file():
+        try:
+            seconds = float(fixed.read_text().strip())
+        except ValueError:
+            raise ProblemError(f"{fixed}: expected a number of seconds, got {fixed.read_text().strip()!r}") from None
+        if seconds > 0:
+            return seconds
+        raise ProblemError(f"{fixed}: the time limit must be positive, got {seconds}")
+    return _number(config, folder / "problem.yaml", "limits", "time_limit") or DEFAULT_TIME_LIMIT_S
+
+
+def _comparison(flags: str, path: Path) -> Comparison:
+    words = flags.split()
+    tolerances = {"float_tolerance": ("abs_tol", "rel_tol"), "float_absolute_tolerance": ("abs_tol",),
+                  "float_relative_tolerance": ("rel_tol",)}
+    settings: dict[str, float] = {"abs_tol": 0.0, "rel_tol": 0.0}
+    for index, word in enumerate(words):
+        if word in tolerances:
+            try:
+                value = float(words[index + 1])
+            except (IndexError, ValueError):
+                raise ProblemError(f"{path}: validator_flags: {word} needs a number after it") from None
+            settings.update({name: value for name in tolerances[word]})
+    return Comparison(case_insensitive="case_sensitive" not in words, **settings)
+
+
+def _inline_local_headers(source: str, folder: Path, seen: set[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        header = folder / name
+        if not header.is_file():
+            return match.group(0)
+        if name in seen:
+            return ""
+        seen.add(name)
+        return _inline_local_headers(_read(header), folder, seen)
+
+    return _LOCAL_INCLUDE.sub(replace, source)
+
+
+def _checker(folder: Path) -> Checker:
+    roots = [folder / "output_validators", folder / "output_validator"]
+    root = next((r for r in roots if r.is_dir()), None)
+    if root is None:
+        raise ProblemError(f"{folder}: problem.yaml asks for custom validation but there is no output_validators/")
+    if any(p.is_file() and p.suffix in CHECKER_LANGUAGES for p in root.iterdir()):
+        program = root  # a single-file validator, or the 2023 layout: its sources lie directly in the folder
+    else:
+        programs = sorted(p for p in root.iterdir() if p.is_dir())
+        if len(programs) != 1:
+            raise ProblemError(f"{root}: expected one output validator folder, found {[p.name for p in programs]}")
+        program = programs[0]
+    sources = sorted(p for p in program.iterdir() if p.is_file() and p.suffix in CHECKER_LANGUAGES)
+    if len(sources) != 1:
+        raise ProblemError(f"{program}: expected exactly one .py or .cpp validator source, found "
+                           f"{[p.name for p in sources]}")
+    source_path = sources[0]
+    language = CHECKER_LANGUAGES[source_path.suffix]
+    source = _read(source_path)
+    if language == "cpp":
+        source = _inline_local_headers(source, source_path.parent, set())
+    return Checker(language, source)
+
+
+def _statement(folder: Path) -> str | None:
+    for statement_folder in (folder / "problem_statement", folder / "statement"):
+        for name in _STATEMENTS:
+            if (statement_folder / name).is_file():
+                return _read(statement_folder / name)
+    return None
+
+
+def load_package(folder: str | Path) -> Problem:
+    """The problem in a Kattis/ICPC package folder."""
+    folder = Path(folder)
+    if not (folder / "data").is_dir():
+        raise ProblemError(f"{folder}: not a problem package: it has no data/ folder "
+                           "(expected data/sample and data/secret holding .in/.ans pairs)")
+    config = _config(folder)
+    yaml_path = folder / "problem.yaml"
+    validation = str(config.get("validation") or "default")
+    if "interactive" in validation.split():
+        raise ProblemError(f"{yaml_path}: interactive problems ({validation!r}) are not supported by the judge")
+    custom = "custom" in validation.split() or (folder / "output_validator").is_dir()
+    samples = _tests(folder / "data" / "sample")
+    tests = samples + _tests(folder / "data" / "secret")
+    name = config.get("name")
+    memory_mb = _number(config, yaml_path, "limits", "memory")
+    fields = dict(
+        id=folder.resolve().name,
+        kind="stdio",
+        tests=tests,
+        time_limit_s=_time_limit_s(folder, config),
+        memory_limit_mb=int(memory_mb) if memory_mb else DEFAULT_MEMORY_LIMIT_MB,
+        checker=_checker(folder) if custom else None,
+        comparison=_comparison(str(config.get("validator_flags") or ""), yaml_path),
+        metadata={
+            "platform": "kattis",
+            "source": config.get("source"),
+            "difficulty": config.get("difficulty"),
+            "contest_date": None,
+            "question_title": name.get("en") if isinstance(name, dict) else name,
+            "question_content": _statement(folder),
+            "starter_code": "",
+            "public_tests": len(samples),
+        },
+    )
+    try:
+        return Problem(**fields)
+    except ProblemError as e:
+        raise ProblemError(f"{folder}: {e}") from None
