@@ -1,0 +1,46 @@
+"""Zig-zag sequence splitting for context parallelism, as Megatron-Core lays it out.
+
+The sequence is cut into 2 * cp chunks; CP rank r holds chunks r and 2 * cp - 1 - r, so with causal
+attention every rank gets an equal share of the work. Per-token quantities (log-probs, losses) computed
+on a rank's part are exact; only per-sequence sums need a reduction over the CP group.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def zigzag_indices(seq_len: int, cp_size: int, cp_rank: int) -> torch.Tensor:
+    """Positions (along the sequence) that CP rank `cp_rank` holds, in the order it holds them."""
+    if seq_len % (2 * cp_size):
+        raise ValueError(f"zig-zag context parallel needs the sequence length ({seq_len}) to be a multiple of "
+                         f"2 * cp_size = {2 * cp_size}; pad the batch to that multiple")
+    if not 0 <= cp_rank < cp_size:
+        raise ValueError(f"cp_rank {cp_rank} is outside [0, {cp_size})")
+    chunk = seq_len // (2 * cp_size)
+    first = torch.arange(cp_rank * chunk, (cp_rank + 1) * chunk)
+    second_start = (2 * cp_size - 1 - cp_rank) * chunk
+    return torch.cat([first, torch.arange(second_start, second_start + chunk)])
+
+
+def zigzag_split(x: torch.Tensor, cp_size: int, cp_rank: int, dim: int = 1) -> torch.Tensor:
+    """This CP rank's part of `x` along the sequence dimension `dim`."""
+    return x.index_select(dim, zigzag_indices(x.shape[dim], cp_size, cp_rank).to(x.device))
+
+
+def zigzag_merge(parts: list[torch.Tensor], dim: int = 1) -> torch.Tensor:
+    """Inverse of zigzag_split: the full sequence from every rank's part, in rank order."""
+    cp_size = len(parts)
+    seq_len = sum(p.shape[dim] for p in parts)
+    order = torch.cat([zigzag_indices(seq_len, cp_size, r) for r in range(cp_size)])
+    full = torch.cat(parts, dim=dim)
+    return full.index_select(dim, torch.argsort(order).to(full.device))
+
+
+def all_reduce_sum(x: torch.Tensor, group: dist.ProcessGroup | None) -> torch.Tensor:
+    """Sum of a detached statistic over `group`; unchanged when there is no group (CP = 1)."""
+    if group is None:
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x, op=dist.ReduceOp.SUM, group=group)
+    return x
