@@ -20,7 +20,7 @@ from judge.problem import Comparison
 
 # ASCII digits only: float() would also accept "nan", "inf", "1_000" and non-ASCII digits, none of which a
 # judge should read as a number.
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 # Unordered outputs whose lines pair only within tolerance get an exact (quadratic) matching up to this size.
 _EXACT_MATCHING_MAX_LINES = 300

@@ -29,6 +29,7 @@ from judge.problem import (
 
 CHECKER_LANGUAGES = {".py": "python", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp"}
 _LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$', re.MULTILINE)
+_PRAGMA_ONCE = re.compile(r"^[ \t]*#[ \t]*pragma[ \t]+once[ \t]*$", re.MULTILINE)
 _STATEMENTS = ("problem.en.md", "problem.md", "problem.en.tex", "problem.tex")
 
 
@@ -110,7 +111,8 @@ def _inline_local_headers(source: str, folder: Path, seen: set[str]) -> str:
         if name in seen:
             return ""
         seen.add(name)
-        return _inline_local_headers(_read(header), folder, seen)
+        text = _PRAGMA_ONCE.sub("", _read(header))  # inlined once already; in a main file gcc warns about it
+        return _inline_local_headers(text, folder, seen)
 
     return _LOCAL_INCLUDE.sub(replace, source)
 
