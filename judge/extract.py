@@ -20,6 +20,7 @@ LANGUAGE_TAGS = {
     "c++": "cpp",
     "cc": "cpp",
 }
+JUDGE_LANGUAGES = frozenset(LANGUAGE_TAGS.values())
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 
@@ -100,10 +101,9 @@ def _guess_language(code: str) -> str:
 def extract_code(response: str, language: str | None = None) -> tuple[str, str] | None:
     """(code, language) of the last complete fenced block, or None when the response holds none.
 
-    With `language` ("python" or "cpp"), the last block tagged for it wins, else the last untagged block.
-    Without it, the last block tagged for a language the judge runs or untagged; blocks tagged otherwise
-    (text, bash, output, ...) are examples, not the program. An untagged block's language is `language`, or
-    a guess from its content.
+    The last block tagged for `language` ("python" or "cpp"; without it, for any language the judge runs)
+    wins, else the last untagged block: models put sample input and output in untagged or text-tagged blocks
+    after their program. An untagged block's language is `language`, or a guess from its content.
     """
     answer = _answer_part(response)
     if answer is None:
@@ -112,12 +112,8 @@ def extract_code(response: str, language: str | None = None) -> tuple[str, str] 
     if cut_off:
         return None
     with_code = [b for b in blocks if b.code.strip()]
-    if language is not None:
-        chosen = _last(with_code, lambda b: LANGUAGE_TAGS.get(b.tag) == language) or _last(
-            with_code, lambda b: not b.tag
-        )
-    else:
-        chosen = _last(with_code, lambda b: b.tag in LANGUAGE_TAGS or not b.tag)
+    wanted = {language} if language is not None else JUDGE_LANGUAGES
+    chosen = _last(with_code, lambda b: LANGUAGE_TAGS.get(b.tag) in wanted) or _last(with_code, lambda b: not b.tag)
     if chosen is None:
         return None
     detected = LANGUAGE_TAGS.get(chosen.tag) or language or _guess_language(chosen.code)
