@@ -1,0 +1,97 @@
+"""Build the policy as Megatron-Core GPTModel chunks on already-initialized parallel state.
+
+Parallelism and precision are applied around the family adapter, never inside it: the adapter gives the
+architecture, layer_spec.py the implementation and precision, ParallelConfig the sharding.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from megatron_mc.models import rope as rope_mod
+from megatron_mc.models.adapter import ModelAdapter
+from megatron_mc.models.config import ModelConfig
+from megatron_mc.models.layer_spec import choose_impl, layer_spec, precision_kwargs
+from megatron_mc.models.registry import adapter_for_dir
+from megatron_mc.parallel.config import ParallelConfig
+
+
+def load_adapter(cfg: ModelConfig) -> ModelAdapter:
+    return adapter_for_dir(cfg.hf_dir, cfg.make_vocab_size_divisible_by, cfg.rope_scaling)
+
+
+def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdapter, impl: str,
+                       perform_initialization: bool = True):
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    par.check_model(adapter.num_layers, adapter.num_heads, adapter.num_kv_heads, adapter.num_experts)
+    if adapter.padded_vocab % par.tp:
+        raise ValueError(
+            f"padded vocabulary {adapter.padded_vocab} is not divisible by tp={par.tp}; choose "
+            "model.make_vocab_size_divisible_by as a multiple of tp"
+        )
+    config = TransformerConfig(
+        **adapter.transformer_config_kwargs(),
+        **precision_kwargs(cfg),
+        tensor_model_parallel_size=par.tp,
+        pipeline_model_parallel_size=par.pp,
+        virtual_pipeline_model_parallel_size=par.vpp if par.virtual_stages > 1 else None,
+        context_parallel_size=par.cp,
+        expert_model_parallel_size=par.ep,
+        expert_tensor_parallel_size=par.expert_tp,
+        sequence_parallel=par.sequence_parallel,
+        moe_grouped_gemm=bool(adapter.num_experts) and impl == "transformer_engine",
+        use_cpu_initialization=not torch.cuda.is_available(),
+        perform_initialization=perform_initialization,
+    )
+    rope_mod.set_config_fields(config, adapter.rope)
+    return config
+
+
+def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAdapter] = None,
+                perform_initialization: bool = True) -> list[torch.nn.Module]:
+    """One GPTModel per virtual pipeline stage of this rank, on this rank's device, in cfg.dtype.
+
+    Half-precision chunks are wrapped in Megatron-Core's Float16Module (fp32 logits out), as its DDP and
+    optimizers expect. Weights are random until loaded (checkpoint.hf_import or checkpoint.dist).
+    """
+    from megatron.core import parallel_state
+    from megatron.core.models.gpt import GPTModel
+    from megatron.core.transformer.module import Float16Module
+
+    adapter = adapter or load_adapter(cfg)
+    impl = choose_impl(cfg)
+    config = transformer_config(cfg, par, adapter, impl, perform_initialization)
+    spec = layer_spec(impl, adapter.num_experts, adapter.qk_layernorm)
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    max_positions = cfg.max_position_embeddings or adapter.hf.get("max_position_embeddings", 4096)
+    vpp = par.virtual_stages if par.virtual_stages > 1 else None
+    chunks = []
+    for stage in range(par.virtual_stages):
+        vp_stage = stage if vpp else None
+        model = GPTModel(
+            config=config,
+            transformer_layer_spec=spec,
+            vocab_size=adapter.padded_vocab,
+            max_sequence_length=max_positions,
+            pre_process=parallel_state.is_pipeline_first_stage(ignore_virtual=False, vp_stage=vp_stage),
+            post_process=parallel_state.is_pipeline_last_stage(ignore_virtual=False, vp_stage=vp_stage),
+            parallel_output=True,
+            share_embeddings_and_output_weights=adapter.tied,
+            vp_stage=vp_stage,
+            **rope_mod.gpt_model_kwargs(adapter.rope),
+        )
+        rope_mod.apply_to_model(model, adapter.rope, adapter.head_dim)
+        model.to(device)
+        if cfg.dtype != "float32":
+            model = Float16Module(config, model)
+        chunks.append(model)
+    return chunks
+
+
+def unwrap(chunk: torch.nn.Module) -> torch.nn.Module:
+    """The GPTModel inside DDP / Float16Module wrappers."""
+    while hasattr(chunk, "module"):
+        chunk = chunk.module
+    return chunk

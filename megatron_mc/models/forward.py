@@ -1,0 +1,91 @@
+"""Forward passes the trainer needs: vocab-parallel logits of a padded or packed batch, and per-token
+log-probs computed from them without gathering the vocabulary.
+
+Runs through Megatron-Core's pipeline schedule, so it works for any TP/PP/VPP/CP/EP layout; the logits
+exist on the last pipeline stage only (None elsewhere). Padding rows of the vocabulary get -inf, so a
+softmax over the shards is a softmax over the real vocabulary.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from megatron_mc.models.adapter import ModelAdapter
+
+
+def _mask_padded_vocab(logits: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    from megatron.core import parallel_state as ps
+
+    shard = logits.shape[-1]
+    start = ps.get_tensor_model_parallel_rank() * shard
+    if start + shard <= vocab_size:
+        return logits
+    column = torch.arange(start, start + shard, device=logits.device)
+    return logits.masked_fill(column >= vocab_size, float("-inf"))
+
+
+def forward_logits(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, tokens: torch.Tensor,
+                   micro_batch_size: int = 1) -> Optional[torch.Tensor]:
+    """Logits shard [batch, seq, padded_vocab / tp] (fp32) of right-padded `tokens` [batch, seq].
+
+    Right padding needs no mask under causal attention: real tokens never attend to later positions.
+    Gradients flow when called under autograd (forward only through the schedule, so use it for
+    log-prob recomputation; the trainer's loss goes through `forward_backward`)."""
+    from megatron.core.pipeline_parallel import get_forward_backward_func
+
+    batch, seq = tokens.shape
+    if batch % micro_batch_size:
+        raise ValueError(f"batch size {batch} is not divisible by micro_batch_size {micro_batch_size}")
+    device = next(model_chunks[0].parameters()).device
+    tokens = tokens.to(device)
+    positions = torch.arange(seq, device=device).unsqueeze(0)
+    micro = list(tokens.split(micro_batch_size))
+
+    def step(data_iterator, model):
+        micro_tokens = next(data_iterator)
+        output = model(micro_tokens, positions.expand_as(micro_tokens), attention_mask=None)
+        return output, lambda out, non_loss_data=True: _mask_padded_vocab(out, adapter.vocab_size)
+
+    iterators = [iter(micro) for _ in model_chunks]
+    outputs = get_forward_backward_func()(
+        forward_step_func=step,
+        data_iterator=iterators if len(model_chunks) > 1 else iterators[0],
+        model=model_chunks,
+        num_microbatches=len(micro),
+        seq_length=seq,
+        micro_batch_size=micro_batch_size,
+        forward_only=True,
+        collect_non_loss_data=True,
+    )
+    from megatron.core import parallel_state as ps
+
+    if not ps.is_pipeline_last_stage():
+        return None
+    return torch.cat(outputs)
+
+
+def pad_packed(tokens: torch.Tensor, cu_seqlens: torch.Tensor, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Packed 1-D `tokens` with boundaries `cu_seqlens` -> right-padded [n, max_len] and a validity mask."""
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
+    padded = torch.full((len(lengths), max(lengths)), pad_id, dtype=tokens.dtype)
+    valid = torch.zeros(padded.shape, dtype=torch.bool)
+    for i, (start, n) in enumerate(zip(cu_seqlens[:-1].tolist(), lengths)):
+        padded[i, :n] = tokens[start : start + n]
+        valid[i, :n] = True
+    return padded, valid
+
+
+def forward_logits_packed(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, tokens: torch.Tensor,
+                          cu_seqlens: torch.Tensor) -> Optional[torch.Tensor]:
+    """Logits shard [total_tokens, padded_vocab / tp] of sequences packed back to back in `tokens`."""
+    padded, valid = pad_packed(tokens, cu_seqlens)
+    logits = forward_logits(model_chunks, adapter, padded)
+    return None if logits is None else logits[valid.to(logits.device)]
+
+
+def token_log_probs(logits_shard: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) from vocab-parallel logits [..., vocab/tp]; reduces across the TP group only."""
+    from megatron.core import tensor_parallel
+
+    return -tensor_parallel.vocab_parallel_cross_entropy(logits_shard.clone(), targets.to(logits_shard.device))

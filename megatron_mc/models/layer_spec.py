@@ -1,0 +1,97 @@
+"""The one place that chooses the layer implementation and numeric precision of the policy.
+
+Transformer Engine's layers where TE imports (fused kernels, FP8), Megatron-Core's local layers
+otherwise (CPU, machines without TE). FP8 exists only in TE, so asking for it without TE is an error.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+from megatron_mc.models.config import ModelConfig
+
+TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def transformer_engine_available() -> bool:
+    if importlib.util.find_spec("transformer_engine") is None:
+        return False
+    try:
+        import transformer_engine.pytorch  # noqa: F401
+    except (ImportError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def choose_impl(cfg: ModelConfig) -> str:
+    """'transformer_engine' or 'local', from cfg.transformer_impl ('auto' picks TE when it imports)."""
+    have_te = transformer_engine_available()
+    impl = cfg.transformer_impl
+    if impl == "auto":
+        impl = "transformer_engine" if have_te else "local"
+    if impl == "transformer_engine" and not have_te:
+        raise RuntimeError(
+            "model.transformer_impl is 'transformer_engine' but transformer_engine does not import here; "
+            "install transformer-engine[pytorch] on a CUDA machine or set model.transformer_impl: local"
+        )
+    if cfg.fp8.enabled and impl != "transformer_engine":
+        raise RuntimeError(
+            "model.fp8.enabled needs Transformer Engine, which "
+            + ("is not selected (model.transformer_impl: local)" if have_te else "does not import here")
+            + "; install transformer-engine[pytorch] on a CUDA machine or set model.fp8.enabled: false"
+        )
+    return impl
+
+
+def layer_spec(impl: str, num_experts: int, qk_layernorm: bool):
+    from megatron.core.models.gpt import gpt_layer_specs
+
+    experts = num_experts or None
+    if impl == "transformer_engine":
+        return gpt_layer_specs.get_gpt_layer_with_transformer_engine_spec(
+            num_experts=experts, moe_grouped_gemm=bool(experts), qk_layernorm=qk_layernorm
+        )
+    _define_missing_te_gemm()
+    return gpt_layer_specs.get_gpt_layer_local_spec(
+        num_experts=experts, moe_grouped_gemm=False, qk_layernorm=qk_layernorm, normalization="RMSNorm"
+    )
+
+
+def precision_kwargs(cfg: ModelConfig) -> dict:
+    """TransformerConfig fields for dtype, FP8 and activation recomputation."""
+    dtype = TORCH_DTYPES[cfg.dtype]
+    kwargs = {
+        "params_dtype": dtype,
+        "pipeline_dtype": dtype,
+        "bf16": cfg.dtype == "bfloat16",
+        "fp16": cfg.dtype == "float16",
+        "attention_softmax_in_fp32": True,
+    }
+    if cfg.recompute != "none":
+        kwargs["recompute_granularity"] = cfg.recompute
+        if cfg.recompute == "full":
+            kwargs.update(recompute_method="uniform", recompute_num_layers=1)
+    fp8 = cfg.fp8
+    if fp8.enabled:
+        keep_bf16 = fp8.bf16_layers_at_start > 0 or fp8.bf16_layers_at_end > 0
+        kwargs.update(
+            fp8=fp8.format,
+            fp8_recipe=fp8.recipe,
+            fp8_margin=fp8.margin,
+            fp8_amax_history_len=fp8.amax_history_len,
+            fp8_amax_compute_algo=fp8.amax_compute_algo,
+            first_last_layers_bf16=keep_bf16,
+            num_layers_at_start_in_bf16=fp8.bf16_layers_at_start,
+            num_layers_at_end_in_bf16=fp8.bf16_layers_at_end,
+        )
+    return kwargs
+
+
+def _define_missing_te_gemm() -> None:
+    """Megatron-Core 0.16's MoE router tests `te_general_gemm is not None` but binds the name only when TE
+    imports; without TE every MoE forward raises NameError. Binding it to None selects its torch path."""
+    from megatron.core.transformer.moe import moe_utils
+
+    if not hasattr(moe_utils, "te_general_gemm"):
+        moe_utils.te_general_gemm = None
