@@ -1,0 +1,3 @@
+#pragma once
+#include <fstream>
+const int ACCEPTED = 42, WRONG = 43;
