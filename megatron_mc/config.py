@@ -10,6 +10,7 @@ one); this module adds the run's own sections, the override syntax and the resol
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,10 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from judge.loaders import FORMATS
+from megatron_mc.algo import AlgoConfig, algo_config_from_section
+from megatron_mc.models.config import ModelConfig
+from megatron_mc.parallel.config import ParallelConfig
 from megatron_mc.run_state import write_atomic
 from megatron_mc.typed_config import ConfigError, from_dict, set_by_path, to_dict
 
@@ -27,6 +32,11 @@ def _positive(section: str, **values: float) -> None:
     for name, value in values.items():
         if not value > 0:
             raise ValueError(f"{section}.{name} must be > 0, got {value!r}")
+
+
+def _check_format(section: str, fmt: str | None) -> None:
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"{section}.format: unknown problem format {fmt!r}; valid: {', '.join(FORMATS)}")
 
 
 def _non_negative(section: str, **values: float) -> None:
@@ -48,9 +58,9 @@ class JudgeConfig:
 
 @dataclass
 class DataConfig:
-    source: Literal["file", "tiny_tasks"] = "file"
-    train_problems: str = ""  # a problems file; read with judge.loaders.load_problems(path, format)
-    format: str = "jsonl"
+    source: Literal["tiny_tasks", "file"] = "tiny_tasks"
+    train_problems: str = ""  # a problems file or folder, read with judge.loaders.load_problems(path, format)
+    format: Optional[str] = None  # one of judge.loaders.FORMATS; null: normalized problems, told by the path
     max_prompt_tokens: int = 2048
     system_prompt: Optional[str] = None
 
@@ -58,6 +68,7 @@ class DataConfig:
         if self.source == "file" and not self.train_problems:
             raise ValueError("data.train_problems is required when data.source is 'file'; "
                              "set it to a problems file or use data.source: tiny_tasks")
+        _check_format("data", self.format)
         _positive("data", max_prompt_tokens=self.max_prompt_tokens)
 
 
@@ -98,8 +109,8 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     interval: int = 0  # RL steps between evaluations; 0 evaluates only before and after training
-    problems_file: str = ""
-    format: str = "jsonl"
+    problems_file: str = ""  # empty: the held-out split of the data source (tiny_tasks), else required
+    format: Optional[str] = None  # as data.format
     n_samples: int = 16
     k: list[int] = field(default_factory=lambda: [1])
     temperature: float = 0.6
@@ -108,6 +119,7 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _non_negative("eval", interval=self.interval)
+        _check_format("eval", self.format)
         _positive("eval", n_samples=self.n_samples)
         for k in self.k:
             if not 1 <= k <= self.n_samples:
@@ -172,12 +184,12 @@ class ClusterConfig:
 @dataclass
 class RunConfig:
     run_dir: str = "runs/default"
-    model: dict[str, Any] = field(default_factory=dict)
-    parallel: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     rollout: dict[str, Any] = field(default_factory=dict)
-    algo: dict[str, Any] = field(default_factory=dict)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
-    data: DataConfig = field(default_factory=lambda: DataConfig(source="tiny_tasks"))
+    data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -208,9 +220,27 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...
         path, value = parse_override(item)
         set_by_path(data, path, value, valid=RunConfig)
     try:
-        return from_dict(RunConfig, data)
+        algo_section = data.pop("algo", None)
+        if algo_section is not None and not isinstance(algo_section, dict):
+            raise ConfigError(f"algo: expected a mapping (preset plus overrides), got {algo_section!r}")
+        cfg = dataclasses.replace(from_dict(RunConfig, data), algo=algo_config_from_section(algo_section))
+        check_across_sections(cfg)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}" if where else str(e)) from None
+    return cfg
+
+
+def check_across_sections(cfg: RunConfig) -> None:
+    """Constraints that involve more than one section (each section checks its own values)."""
+    try:
+        dp = cfg.parallel.dp(cfg.cluster.train_gpus)
+    except ValueError as e:
+        raise ConfigError(f"parallel: {e} (the train GPUs: cluster.num_nodes * cluster.gpus_per_node - "
+                          f"cluster.engine_gpus = {cfg.cluster.train_gpus})") from None
+    samples = cfg.train.mini_batch_size * cfg.train.n_samples_per_prompt
+    if samples % dp:
+        raise ConfigError(f"train.mini_batch_size * train.n_samples_per_prompt = {samples} samples per optimizer "
+                          f"step must be divisible by the data-parallel size {dp}")
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:

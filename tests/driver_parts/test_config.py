@@ -69,3 +69,27 @@ def test_defaults_make_a_valid_tree():
     assert cfg.train.optimizer_steps_per_rl_step == 4
     assert cfg.checkpoint_dir.as_posix() == "runs/default/checkpoints"
     assert cfg.cluster.train_gpus == 8
+
+
+def test_algo_preset_then_key_by_key_overrides(tmp_path):
+    path = _write(tmp_path, "algo:\n  preset: microcoder_grpo\n  eps_clip_high: 0.3\n")
+    cfg = load_config(path, ["algo.entropy_coef=0.01"])
+    assert cfg.algo.preset == "microcoder_grpo"
+    assert cfg.algo.kl_coef == 0.0 and cfg.algo.truncation_mask == "conditional"  # from the preset
+    assert (cfg.algo.eps_clip_high, cfg.algo.entropy_coef) == (0.3, 0.01)
+    written = write_resolved_config(cfg, tmp_path / "run")
+    assert load_config(written) == cfg
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["algo.preset=microcoder_grop"], "unknown preset 'microcoder_grop'; did you mean 'microcoder_grpo'"),
+    (["algo.eps_clip_hi=0.3"], "unknown key 'algo.eps_clip_hi'; did you mean 'eps_clip_high'"),
+    (["parallel.tp=3"], "parallel: world size 8 is not divisible by tp\\*pp\\*cp = 3\\*1\\*1"),
+    (["parallel.tp=2", "parallel.sequence_parallel=maybe"], "parallel.sequence_parallel: expected true or false"),
+    (["model.dtype=bf16"], "model.dtype: 'bf16' is not one of"),
+    (["data.format=lcb"], "data.format: unknown problem format 'lcb'"),
+    (["train.mini_batch_size=1", "train.n_samples_per_prompt=2"], "divisible by the data-parallel size 8"),
+])
+def test_colleague_sections_are_validated_with_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({}, overrides)
