@@ -111,7 +111,8 @@ def _inline_local_headers(source: str, folder: Path, seen: set[str]) -> str:
         if name in seen:
             return ""
         seen.add(name)
-        text = _PRAGMA_ONCE.sub("", _read(header))  # inlined once already; in a main file gcc warns about it
+        # Each header is inlined once, so its "#pragma once" is moot, and gcc warns about one in a main file.
+        text = _PRAGMA_ONCE.sub("", _read(header))
         return _inline_local_headers(text, folder, seen)
 
     return _LOCAL_INCLUDE.sub(replace, source)
