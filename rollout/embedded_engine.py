@@ -1,0 +1,156 @@
+"""A small generation engine over an HF transformers causal LM: the compute behind the embedded server.
+
+It generates a batch of requests together (left-padded prompts, one KV cache), each with its own sampling
+parameters, and returns the log-prob of every sampled token at that request's temperature, as SGLang does
+by default: log_softmax(logits / T) before top-k / top-p filtering (greedy: log_softmax(logits)). Weights
+change only between batches: the server runs batches and weight loads on one thread.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class GenerationRequest:
+    rid: str
+    input_ids: list[int]
+    max_new_tokens: int = 128
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    stop_token_ids: frozenset[int] = frozenset()
+    ignore_eos: bool = False
+    seed: int | None = None
+    aborted: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0 or self.top_k == 1
+
+
+@dataclass
+class GenerationResult:
+    output_ids: list[int]
+    logprobs: list[float]
+    finish_reason: dict
+
+
+class EmbeddedEngine:
+    def __init__(self, model_path: str, dtype: str = "float32", device: str = "cpu", seed: int = 0):
+        from transformers import AutoModelForCausalLM
+
+        if dtype == "auto":
+            dtype = "float32" if device == "cpu" else "bfloat16"
+        if dtype not in DTYPES:
+            raise ValueError(f"embedded engine: dtype must be one of {sorted(DTYPES)} or 'auto', got {dtype!r}")
+        self.model_path = model_path
+        self.device = torch.device(device)
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[dtype]).to(self.device).eval()
+        eos = self.model.generation_config.eos_token_id or self.model.config.eos_token_id
+        self.eos_token_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
+        self.pad_token_id = self.model.config.pad_token_id or 0
+        self._seeds = torch.Generator().manual_seed(seed)
+
+    # ---- weights ----------------------------------------------------------------------------------
+    def load_named_tensors(self, named: Iterable[tuple[str, torch.Tensor]]) -> int:
+        """Copy HF-named tensors into the model in place; returns how many were loaded."""
+        params = dict(self.model.named_parameters())
+        count = 0
+        with torch.no_grad():
+            for name, tensor in named:
+                if name not in params:
+                    raise KeyError(f"weight update: {name!r} is not a parameter of {self.model_path}; "
+                                   f"expected HF names like {next(iter(params))!r}")
+                target = params[name]
+                if tuple(target.shape) != tuple(tensor.shape):
+                    raise ValueError(f"weight update: {name!r} has shape {tuple(tensor.shape)}, "
+                                     f"the model expects {tuple(target.shape)}")
+                target.copy_(tensor.to(device=target.device, dtype=target.dtype))
+                count += 1
+        return count
+
+    def load_from_disk(self, model_path: str) -> int:
+        from safetensors.torch import load_file
+
+        files = sorted(Path(model_path).glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"weight update: no *.safetensors files in {model_path}")
+        return sum(self.load_named_tensors(load_file(str(f)).items()) for f in files)
+
+    # ---- generation -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        batch = len(requests)
+        generators = [self._generator(r) for r in requests]
+        prompt_len = max(len(r.input_ids) for r in requests)
+        input_ids = torch.full((batch, prompt_len), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((batch, prompt_len), dtype=torch.long)
+        for row, req in enumerate(requests):
+            input_ids[row, prompt_len - len(req.input_ids):] = torch.tensor(req.input_ids)
+            mask[row, prompt_len - len(req.input_ids):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        outputs: list[list[int]] = [[] for _ in requests]
+        logprobs: list[list[float]] = [[] for _ in requests]
+        finish: list[dict | None] = [None] * batch
+        past = None
+        step_ids, step_pos = input_ids, positions
+        for _ in range(max(r.max_new_tokens for r in requests)):
+            out = self.model(input_ids=step_ids.to(self.device), attention_mask=mask.to(self.device),
+                             position_ids=step_pos.to(self.device), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            logits = out.logits[:, -1, :].float().cpu()
+            next_ids = torch.full((batch,), self.pad_token_id, dtype=torch.long)
+            for row, req in enumerate(requests):
+                if finish[row] is not None:
+                    continue
+                if req.aborted.is_set():
+                    finish[row] = {"type": "abort", "message": "aborted by /abort_request"}
+                    continue
+                token, logprob = _sample(logits[row], req, generators[row])
+                outputs[row].append(token)
+                logprobs[row].append(logprob)
+                next_ids[row] = token
+                finish[row] = self._finish_reason(req, token, len(outputs[row]))
+            if all(f is not None for f in finish):
+                break
+            step_ids = next_ids[:, None]
+            step_pos = step_pos[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones((batch, 1), dtype=torch.long)], dim=1)
+        return [GenerationResult(o, lp, f or {"type": "length", "length": len(o)})
+                for o, lp, f in zip(outputs, logprobs, finish)]
+
+    def _finish_reason(self, req: GenerationRequest, token: int, length: int) -> dict | None:
+        if token in req.stop_token_ids or (not req.ignore_eos and token in self.eos_token_ids):
+            return {"type": "stop", "matched": token}
+        if length >= req.max_new_tokens:
+            return {"type": "length", "length": length}
+        return None
+
+    def _generator(self, req: GenerationRequest) -> torch.Generator:
+        seed = req.seed if req.seed is not None else int(torch.randint(0, 2**62, (1,), generator=self._seeds))
+        return torch.Generator().manual_seed(seed)
+
+
+def _sample(logits: torch.Tensor, req: GenerationRequest, generator: torch.Generator) -> tuple[int, float]:
+    if req.greedy:
+        token = int(torch.argmax(logits))
+        return token, float(torch.log_softmax(logits, -1)[token])
+    scaled_logprobs = torch.log_softmax(logits / req.temperature, -1)
+    probs = scaled_logprobs.exp()
+    if req.top_k > 0:
+        kth = torch.topk(probs, min(req.top_k, probs.numel())).values[-1]
+        probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+    if req.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep_sorted = sorted_probs.cumsum(-1) - sorted_probs < req.top_p * sorted_probs.sum()
+        keep = torch.zeros_like(probs, dtype=torch.bool).scatter(0, order, keep_sorted)
+        probs = torch.where(keep, probs, torch.zeros_like(probs))
+    token = int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
+    return token, float(scaled_logprobs[token])

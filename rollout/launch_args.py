@@ -1,0 +1,42 @@
+"""Command lines for an engine server, per engine kind: SGLang's launch_server or our embedded server."""
+from __future__ import annotations
+
+import json
+
+from rollout.config import RolloutConfig
+from rollout.process import python_module
+
+
+def sglang_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int, seed: int = 0,
+                       base_gpu_id: int = 0, weight_version: str = "0") -> list[str]:
+    """Arguments of `python -m sglang.launch_server` (sglang.srt.server_args.ServerArgs)."""
+    args = ["--model-path", model_path, "--host", host, "--port", str(port), "--tp-size", str(cfg.tp_size),
+            "--mem-fraction-static", str(cfg.mem_fraction_static), "--dtype", cfg.dtype,
+            "--random-seed", str(seed), "--base-gpu-id", str(base_gpu_id), "--weight-version", weight_version,
+            "--trust-remote-code"]
+    if cfg.context_length is not None:
+        args += ["--context-length", str(cfg.context_length)]
+    if cfg.rope_scaling is not None:
+        # YaRN for 32k-64k outputs: the override is applied to the HF config before the model is built.
+        args += ["--json-model-override-args", json.dumps({"rope_scaling": cfg.rope_scaling})]
+    if cfg.placement == "colocated":
+        # Lets /release_memory_occupation hand KV cache and weights back while the trainer runs.
+        args += ["--enable-memory-saver"]
+    return args
+
+
+def embedded_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int, seed: int = 0,
+                         base_gpu_id: int = 0, weight_version: str = "0") -> list[str]:
+    dtype = "float32" if cfg.dtype == "auto" else cfg.dtype
+    return ["--model-path", model_path, "--host", host, "--port", str(port), "--dtype", dtype,
+            "--max-batch", str(cfg.embedded_max_batch), "--random-seed", str(seed),
+            "--weight-version", weight_version]
+
+
+SERVER_MODULES = {"sglang": ("sglang.launch_server", sglang_server_args),
+                  "embedded": ("rollout.embedded_server", embedded_server_args)}
+
+
+def server_command(cfg: RolloutConfig, model_path: str, host: str, port: int, **kwargs) -> list[str]:
+    module, build_args = SERVER_MODULES[cfg.engine]
+    return python_module(module, *build_args(cfg, model_path, host, port, **kwargs))

@@ -1,0 +1,157 @@
+"""RolloutManager: problems in, a full batch of judged Samples and the step's rollout metrics out.
+
+1. problems -> prompts (chat template, system prompt, instruction)
+2. G requests per problem to the router, with return_logprob, each sample requested once
+3. each finished sample goes to the reward function at once, so judging overlaps generation
+4. dynamic sampling: a group whose rewards are all equal teaches nothing and is dropped; more problems
+   than needed are started (over-sampling), extra rounds draw more, and once the batch is full the
+   requests still running are aborted
+5. metrics: tokens/s, response length mean/max, truncation ratio, diversity, verdict counts
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+from judge.problem import Problem
+from rollout.client import SGLangClient
+from rollout.config import RolloutConfig
+from rollout.diversity import distinct_n, mean_over_groups, self_similarity
+from rollout.prompts import PromptBuilder
+from rollout.sample import Sample
+
+RewardFn = Callable[[Problem, Sample], Awaitable[tuple[float, dict]]]
+
+
+@dataclass
+class RolloutBatch:
+    groups: list[list[Sample]]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [s for g in self.groups for s in g]
+
+
+class RolloutManager:
+    def __init__(self, cfg: RolloutConfig, client: SGLangClient, prompts: PromptBuilder,
+                 reward_fn: RewardFn | None = None):
+        self.cfg = cfg
+        self.client = client
+        self.prompts = prompts
+        self.reward_fn = reward_fn
+        self._in_flight: set[str] = set()
+
+    def sampling_params(self, temperature: float) -> dict:
+        params = {"temperature": temperature, "top_p": self.cfg.top_p, "top_k": self.cfg.top_k,
+                  "max_new_tokens": self.cfg.max_new_tokens, "skip_special_tokens": False}
+        if self.cfg.stop_token_ids:
+            params["stop_token_ids"] = list(self.cfg.stop_token_ids)
+        return params
+
+    async def generate_sample(self, problem: Problem, prompt_ids: list[int], index: int, temperature: float,
+                              group_tag: str) -> Sample:
+        """One sample; an abort we did not ask for (an engine paused for a weight update) is asked again."""
+        for attempt in range(self.cfg.max_retries + 1):
+            rid = f"{group_tag}-{index}-{attempt}"
+            self._in_flight.add(rid)
+            try:
+                out = await self.client.generate(prompt_ids, self.sampling_params(temperature), rid=rid)
+            finally:
+                self._in_flight.discard(rid)
+            if out.finish_reason != "abort":
+                break
+        return Sample(problem_id=problem.id, group_index=index, prompt_ids=prompt_ids,
+                      response_ids=out.output_ids, rollout_logprobs=out.logprobs, finish_reason=out.finish_reason,
+                      temperature=temperature, weight_version=int(out.weight_version or 0),
+                      response_text=out.text, metadata={"rid": out.rid})
+
+    async def _scored_sample(self, problem: Problem, prompt_ids: list[int], index: int, temperature: float,
+                             group_tag: str, score: bool) -> Sample:
+        sample = await self.generate_sample(problem, prompt_ids, index, temperature, group_tag)
+        if score and self.reward_fn is not None and sample.finish_reason != "abort":
+            sample.reward, sample.verdict = await self.reward_fn(problem, sample)
+        return sample
+
+    async def generate_group(self, problem: Problem, temperature: float, score: bool = True) -> list[Sample]:
+        prompt_ids = self.prompts.prompt_ids(problem)
+        tag = f"{problem.id}-{uuid.uuid4().hex[:8]}"
+        return list(await asyncio.gather(*(self._scored_sample(problem, prompt_ids, i, temperature, tag, score)
+                                           for i in range(self.cfg.group_size))))
+
+    def _keeps(self, group: list[Sample]) -> bool:
+        if not self.cfg.dynamic_sampling or self.reward_fn is None:
+            return True
+        return len({s.reward for s in group}) > 1
+
+    async def rollout(self, problems: Iterator[Problem], num_groups: int, temperature: float) -> RolloutBatch:
+        """A batch of `num_groups` groups, drawing problems from `problems` as dynamic sampling needs."""
+        start = time.monotonic()
+        kept: list[list[Sample]] = []
+        dropped: list[list[Sample]] = []
+        rounds = 0
+        exhausted = False
+        while len(kept) < num_groups and rounds < self.cfg.max_sampling_rounds and not exhausted:
+            rounds += 1
+            missing = num_groups - len(kept)
+            want = math.ceil(missing * self.cfg.over_sampling_factor) if self._filters() else missing
+            batch = [p for _, p in zip(range(want), problems)]
+            exhausted = len(batch) < want
+            tasks = [asyncio.ensure_future(self.generate_group(p, temperature)) for p in batch]
+            try:
+                for finished in asyncio.as_completed(tasks):
+                    group = await finished
+                    (kept if self._keeps(group) and len(kept) < num_groups else dropped).append(group)
+                    if len(kept) >= num_groups:
+                        break
+            finally:
+                await self._cancel(tasks)
+        shortfall = num_groups - len(kept)
+        groups = kept + dropped[:shortfall]  # the batch stays full; equal-reward groups carry zero advantage
+        return RolloutBatch(groups, self.metrics(groups, time.monotonic() - start, rounds, len(dropped), shortfall))
+
+    def _filters(self) -> bool:
+        return self.cfg.dynamic_sampling and self.reward_fn is not None
+
+    async def _cancel(self, tasks: list[asyncio.Future]) -> None:
+        pending = [t for t in tasks if not t.done()]
+        running = sorted(self._in_flight)  # the surplus requests still running on the engines
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*(self.client.abort(rid) for rid in running), return_exceptions=True)
+
+    def metrics(self, groups: list[list[Sample]], seconds: float, rounds: int, dropped: int,
+                shortfall: int) -> dict[str, float]:
+        samples = [s for g in groups for s in g]
+        lengths = [len(s.response_ids) for s in samples] or [0]
+        responses = [[s.response_ids for s in g] for g in groups]
+        verdicts = Counter(s.verdict.get("verdict", "unjudged") for s in samples)
+        metrics = {
+            "rollout/seconds": seconds,
+            "rollout/tokens_per_s": sum(lengths) / seconds if seconds > 0 else 0.0,
+            "rollout/response_len_mean": sum(lengths) / len(lengths),
+            "rollout/response_len_max": float(max(lengths)),
+            "rollout/truncation_ratio": sum(s.truncated for s in samples) / len(samples) if samples else 0.0,
+            "rollout/distinct_n": mean_over_groups(responses, distinct_n, self.cfg.diversity_ngram),
+            "rollout/self_similarity": mean_over_groups(responses, self_similarity, self.cfg.diversity_ngram),
+            "rollout/sampling_rounds": float(rounds),
+            "rollout/groups_dropped": float(dropped),
+            "rollout/groups_short": float(max(shortfall, 0)),
+            "rollout/client_retries": float(self.client.retries),
+        }
+        rewards = [s.reward for s in samples if s.reward is not None]
+        if rewards:
+            metrics["rollout/reward_mean"] = sum(rewards) / len(rewards)
+        metrics.update({f"rollout/verdict_{v}": float(n) for v, n in verdicts.items()})
+        return metrics
+
+    async def probe(self, problems: list[Problem], temperature: float) -> list[list[list[int]]]:
+        """Response token ids of one group per probe problem: the temperature controller's sampler."""
+        groups = await asyncio.gather(*(self.generate_group(p, temperature, score=False) for p in problems))
+        return [[s.response_ids for s in g] for g in groups]

@@ -1,0 +1,67 @@
+"""Child server processes (engines, routers): start, wait until healthy, stop; free loopback ports."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float, log_path: Path | None = None) -> None:
+    """Block until GET {url}/health answers 200; raise with the log's tail if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server process for {url} exited with code {process.returncode} before it was "
+                               f"healthy; {_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"server for {url} was not healthy after {timeout_s:.0f} s; {_tail(log_path)}")
+
+
+def start_process(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group (the server and its children), SIGKILL after the grace period."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def _tail(log_path: Path | None, lines: int = 20) -> str:
+    if log_path is None or not log_path.exists():
+        return "no log"
+    text = log_path.read_text(errors="replace").splitlines()[-lines:]
+    return f"log {log_path} ends with:\n" + "\n".join(text)

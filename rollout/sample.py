@@ -1,0 +1,60 @@
+"""The Sample contract: one response to one prompt, and everything the trainer needs to learn from it.
+
+A group is the G samples of one prompt; `group_index` is a sample's place in its group. Everything between
+rollout, judge and trainer speaks in Samples; nothing is passed around as loose dicts.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FINISH_REASONS = ("stop", "length", "abort")
+
+
+@dataclass
+class Sample:
+    problem_id: str
+    group_index: int
+    prompt_ids: list[int]
+    response_ids: list[int]
+    rollout_logprobs: list[float]
+    finish_reason: str
+    temperature: float
+    weight_version: int
+    response_text: str = ""
+    reward: float | None = None
+    verdict: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"sample {self.problem_id!r}[{self.group_index}]"
+        if self.finish_reason not in FINISH_REASONS:
+            raise ValueError(f"{where}: finish_reason must be one of {FINISH_REASONS}, got {self.finish_reason!r}")
+        if len(self.rollout_logprobs) != len(self.response_ids):
+            raise ValueError(
+                f"{where}: {len(self.rollout_logprobs)} log-probs for {len(self.response_ids)} response tokens; "
+                "the engine must be asked with return_logprob=True"
+            )
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.problem_id, self.group_index)
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Sample:
+        return cls(**row)
+
+
+def group_by_problem(samples: list[Sample]) -> dict[str, list[Sample]]:
+    """Samples grouped by problem, each group in group_index order."""
+    groups: dict[str, list[Sample]] = {}
+    for sample in samples:
+        groups.setdefault(sample.problem_id, []).append(sample)
+    return {pid: sorted(group, key=lambda s: s.group_index) for pid, group in groups.items()}

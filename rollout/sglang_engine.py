@@ -1,0 +1,114 @@
+"""One inference engine server (SGLang, or the embedded engine on CPU) owned by a Ray actor.
+
+The actor launches the server process, waits for /health, and watches it: a crashed server is restarted on
+the same port (so the router's URL stays valid) with the newest weights it knows of, up to
+`max_engine_restarts` times. Requests in flight on the dead server are resubmitted by the router and the
+client (see client.py), so none is lost. Around training (colocated mode) the actor releases and resumes
+GPU memory; around weight updates it pauses, flushes the cache and continues.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.request
+from pathlib import Path
+
+from rollout.config import RolloutConfig
+from rollout.launch_args import server_command
+from rollout.process import free_port, start_process, stop_process, wait_healthy
+
+log = logging.getLogger("rollout.engine")
+
+
+class EngineActor:
+    def __init__(self, cfg: RolloutConfig, model_path: str, engine_index: int, log_dir: str,
+                 host: str = "127.0.0.1", seed: int = 0, base_gpu_id: int = 0):
+        self.cfg = cfg
+        self.model_path = model_path
+        self.weight_version = "0"
+        self.engine_index = engine_index
+        self.host = host
+        self.port = free_port(host)
+        self.seed = seed
+        self.base_gpu_id = base_gpu_id
+        self.log_path = Path(log_dir) / f"engine_{engine_index}_{self.port}.log"
+        self.restarts = 0
+        self.failed: str | None = None
+        self._process = None
+        self._stopping = False
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        self._launch()
+        threading.Thread(target=self._watch, name=f"engine-{self.engine_index}-watch", daemon=True).start()
+        return self.url
+
+    def _launch(self) -> None:
+        command = server_command(self.cfg, self.model_path, self.host, self.port, seed=self.seed + self.restarts,
+                                 base_gpu_id=self.base_gpu_id, weight_version=self.weight_version)
+        self._process = start_process(command, self.log_path)
+        wait_healthy(self.url, self._process, self.cfg.engine_startup_timeout_s, self.log_path)
+
+    def _watch(self) -> None:
+        while True:
+            code = self._process.wait()
+            with self._lock:
+                if self._stopping:
+                    return
+                if self.restarts >= self.cfg.max_engine_restarts:
+                    self.failed = f"engine {self.engine_index} exited with code {code} after {self.restarts} restarts"
+                    log.error(self.failed)
+                    return
+                self.restarts += 1
+                log.warning("engine %d exited with code %s; restart %d", self.engine_index, code, self.restarts)
+                try:
+                    self._launch()
+                except (RuntimeError, TimeoutError) as e:
+                    self.failed = f"engine {self.engine_index} could not restart: {e}"
+                    log.error(self.failed)
+                    return
+
+    def info(self) -> dict:
+        return {"url": self.url, "pid": self._process.pid if self._process else None, "restarts": self.restarts,
+                "failed": self.failed, "weight_version": self.weight_version, "model_path": self.model_path}
+
+    def note_weights(self, model_path: str, weight_version: str) -> None:
+        """The checkpoint a restart loads, so a restarted engine never serves stale weights."""
+        self.model_path, self.weight_version = model_path, str(weight_version)
+
+    # ---- control around training and weight updates (SGLang's HTTP API) --------------------------
+    def release_memory(self) -> dict:
+        return self._post("/release_memory_occupation", {})
+
+    def resume_memory(self) -> dict:
+        return self._post("/resume_memory_occupation", {})
+
+    def pause(self) -> dict:
+        return self._post("/pause_generation", {"mode": "abort"})
+
+    def flush_cache(self) -> str:
+        return self._post("/flush_cache", {})
+
+    def resume_generation(self) -> dict:
+        return self._post("/continue_generation", {})
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            if self._process is not None:
+                stop_process(self._process)
+
+    def _post(self, path: str, payload: dict):
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=600) as resp:
+            body = resp.read().decode()
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            return body

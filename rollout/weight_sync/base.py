@@ -1,0 +1,37 @@
+"""What every weight transport shares: the engines it feeds, and posting one request to all of them."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import torch
+
+from rollout.client import EngineRequestError, SGLangClient
+
+Bucket = list[tuple[str, torch.Tensor]]
+
+
+class WeightSync:
+    """Push HF-named tensor buckets into every engine; `version` becomes the engines' weight_version."""
+
+    def __init__(self, engine_urls: list[str], timeout_s: float = 1800.0):
+        if not engine_urls:
+            raise ValueError("weight sync needs at least one engine URL")
+        self.clients = [SGLangClient(url, timeout_s=timeout_s, max_retries=0) for url in engine_urls]
+
+    async def update(self, buckets: Iterable[Bucket], version: int) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients))
+
+    async def post_all(self, path: str, payload: dict) -> list:
+        answers = await asyncio.gather(*(c.post(path, payload, retry=False) for c in self.clients))
+        for client, answer in zip(self.clients, answers):
+            if isinstance(answer, dict) and answer.get("success") is False:
+                raise EngineRequestError(f"{client.base_url}{path} refused the update: {answer.get('message')}")
+        return answers
+
+
+def dtype_name(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
