@@ -35,7 +35,8 @@ class TestCase:
 
 @dataclass(frozen=True)
 class Comparison:
-    """How a stdio output is compared with the expected one (function results use the tolerances only)."""
+    """How an output is compared with the expected one (function results use only the tolerances and the
+    singleton rule; case and line order concern stdio)."""
 
     abs_tol: float = 1e-6
     rel_tol: float = 1e-6
