@@ -1,0 +1,395 @@
+"""Run one test in a disposable child process: the parent half (fork, feed stdin, collect output under a
+cap, enforce the wall clock, kill the process group, reap) and the child half (enter the sandbox, then
+run the Python harness or exec the compiled binary).
+
+It runs inside the zygote (judge/zygote.py), a single-threaded process, so fork is safe and cheap.
+Expected outputs never come here: the child only ever sees the test input.
+
+Child file descriptors: 0 stdin, 1 stdout, 2 stderr (pipes) and 3, the control pipe. The child writes
+READY on it once the sandbox is in place; anything before READY that goes wrong is a sandbox error (SE),
+anything after it is the submission's doing. Function-call results travel on the control pipe too.
+"""
+from __future__ import annotations
+
+import builtins
+import ctypes
+import fcntl
+import io
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import time
+import types
+import typing
+from dataclasses import dataclass
+from types import CodeType
+from typing import Callable, NoReturn
+
+from judge import sandbox
+from judge.sandbox import Limits, SeccompProgram
+
+READY = b"R"
+EXIT_MEMORY = 203  # the harness's exit code for MemoryError; forging it can only turn RE into MLE
+EXIT_SETUP = 212
+_CONTROL_FD = 3
+_STDERR_KEEP = 8192
+_CHUNK = 1 << 16
+_PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = 1031
+
+
+@dataclass
+class Outcome:
+    """What one child run did, before any comparison."""
+
+    ready: bool
+    timed_out: bool
+    output_exceeded: bool
+    exit_code: int | None
+    signal: int | None
+    stdout: bytes
+    stderr: bytes
+    payload: bytes
+    wall_s: float
+    cpu_s: float
+
+
+def run_in_child(
+    child_main: Callable[[], NoReturn],
+    stdin_data: bytes,
+    wall_limit_s: float,
+    output_limit: int,
+    workdir_root: str | None,
+) -> Outcome:
+    """Fork; the child wires its pipes, makes and enters `workdir_root/<pid>` when given, and calls
+    `child_main` (which must not return). The parent collects everything and leaves no process behind."""
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    ctl_r, ctl_w = os.pipe()
+    pending_input = _prefill(in_w, stdin_data)
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w)
+    for fd in (in_r, out_w, err_w, ctl_w):
+        os.close(fd)
+    try:
+        collected = _collect(pid, start + wall_limit_s, in_w, pending_input, out_r, err_r, ctl_r, output_limit)
+    finally:
+        _kill_group(pid)
+    status, usage = _reap(pid)
+    wall = time.monotonic() - start
+    if workdir_root is not None:
+        _remove_workdir(f"{workdir_root}/{pid}")
+    stdout, stderr, control, timed_out, exceeded = collected
+    return Outcome(
+        ready=control.startswith(READY),
+        timed_out=timed_out,
+        output_exceeded=exceeded,
+        exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        stdout=stdout,
+        stderr=stderr,
+        payload=control[len(READY):],
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+    )
+
+
+def _prefill(in_w: int, data: bytes) -> bytes:
+    """Most inputs fit the (enlarged) pipe: write them before the fork and close, so the parent's loop
+    only reads. Returns what is left to write."""
+    try:
+        fcntl.fcntl(in_w, _F_SETPIPE_SZ, _PIPE_SIZE)
+    except OSError:
+        pass
+    os.set_blocking(in_w, False)
+    try:
+        written = os.write(in_w, data) if data else 0
+    except BlockingIOError:
+        written = 0
+    return data[written:]
+
+
+def _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w) -> NoReturn:
+    try:
+        os.setsid()
+        os.dup2(in_r, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.dup2(ctl_w, _CONTROL_FD)
+        os.closerange(_CONTROL_FD + 1, 1 << 16)
+        if workdir_root is not None:
+            workdir = f"{workdir_root}/{os.getpid()}"
+            os.mkdir(workdir, 0o700)
+            sandbox.give_to_sandbox_user(workdir)
+            os.chdir(workdir)
+        child_main()
+    except BaseException as e:  # noqa: BLE001 - anything here is a judge failure, reported as SE
+        try:
+            os.write(2, f"judge: sandbox setup failed: {e!r}\n".encode())
+        finally:
+            os._exit(EXIT_SETUP)
+    os._exit(EXIT_SETUP)
+
+
+def _collect(pid, deadline, in_w, pending, out_r, err_r, ctl_r, output_limit):
+    buffers = {out_r: bytearray(), err_r: bytearray(), ctl_r: bytearray()}
+    poller = select.poll()
+    for fd in buffers:
+        poller.register(fd, select.POLLIN)
+    if pending:
+        poller.register(in_w, select.POLLOUT)
+    else:
+        os.close(in_w)
+        in_w = -1
+    pidfd = os.pidfd_open(pid)
+    poller.register(pidfd, select.POLLIN)
+    open_readers, exited, timed_out, exceeded = len(buffers), False, False, False
+    try:
+        while open_readers or not exited:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for fd, _ in poller.poll(remaining * 1000):
+                if fd == pidfd:
+                    exited = True
+                    poller.unregister(pidfd)
+                elif fd == in_w:
+                    pending = _feed(in_w, pending)
+                    if not pending:
+                        poller.unregister(in_w)
+                        os.close(in_w)
+                        in_w = -1
+                else:
+                    chunk = os.read(fd, _CHUNK)
+                    if not chunk:
+                        poller.unregister(fd)
+                        open_readers -= 1
+                    elif fd == err_r:
+                        if len(buffers[fd]) < _STDERR_KEEP:
+                            buffers[fd] += chunk[: _STDERR_KEEP - len(buffers[fd])]
+                    else:
+                        buffers[fd] += chunk
+                        exceeded = exceeded or len(buffers[fd]) > output_limit
+            if exceeded:
+                break
+    finally:
+        for fd in (pidfd, in_w, out_r, err_r, ctl_r):
+            if fd >= 0:
+                os.close(fd)
+    return bytes(buffers[out_r]), bytes(buffers[err_r]), bytes(buffers[ctl_r]), timed_out, exceeded
+
+
+def _feed(in_w: int, pending: bytes) -> bytes:
+    try:
+        return pending[os.write(in_w, pending[:_CHUNK]):]
+    except BlockingIOError:
+        return pending
+    except BrokenPipeError:
+        return b""
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _reap(pid: int):
+    _, status, usage = os.wait4(pid, 0)
+    # The zygote is a subreaper: anything the child left behind (it cannot fork, but be certain) is ours.
+    while True:
+        try:
+            other, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if other == 0:
+            break
+    return status, usage
+
+
+def _remove_workdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# ---- the child half -----------------------------------------------------------------------------------
+
+def enter_sandbox(program: "PythonProgram | NativeProgram", limits: Limits) -> NoReturn:
+    """Runs in the child: limits, user, filter, READY, then the submission."""
+    program.prepare()
+    sandbox.apply_rlimits(limits, program.address_space(limits))
+    sandbox.drop_privileges()
+    program.seccomp.load()
+    os.write(_CONTROL_FD, READY)
+    program.start()
+
+
+# LiveCodeBench runs solutions with `from typing import *` (and more) in scope; LeetCode code relies on it.
+_TYPING_NAMES = {name: getattr(typing, name) for name in typing.__all__ if hasattr(typing, name)}
+
+
+class PythonProgram:
+    """A Python 3 submission, compiled once in the zygote, run as __main__ in each child."""
+
+    def __init__(self, code: CodeType, kind: str, fn_name: str | None, seccomp: SeccompProgram,
+                 baseline_address_space: int) -> None:
+        self.code = code
+        self.kind = kind
+        self.fn_name = fn_name
+        self.seccomp = seccomp
+        self._baseline = baseline_address_space
+        self._args: list | None = None
+
+    def address_space(self, limits: Limits) -> int:
+        # The interpreter and preloaded modules are already mapped; the limit is for the submission.
+        return self._baseline + (limits.memory_limit_mb << 20)
+
+    def prepare(self) -> None:
+        if self.kind == "function":
+            text = _read_all(0).decode()
+            self._args = [json.loads(line) for line in text.split("\n") if line.strip()]
+
+    def start(self) -> NoReturn:
+        module = types.ModuleType("__main__")
+        module.__dict__.update(_TYPING_NAMES)
+        module.__dict__["__builtins__"] = builtins
+        sys.modules["__main__"] = module
+        sys.argv = ["solution.py"]
+        _fresh_stdio()
+        status = _execute(self.code, module.__dict__)
+        if status == 0 and self.kind == "function":
+            status = _call_function(module.__dict__, self.fn_name, self._args)
+        _flush_stdio()
+        os._exit(status)
+
+
+class NativeProgram:
+    """A compiled binary (C++), exec'd by the child once the sandbox is in place; the binary inherits the
+    rlimits, the user and the filter, whose only allowed execve is this one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = ctypes.create_string_buffer(path.encode())
+        self.seccomp = SeccompProgram(exec_path=self.path)
+        self._argv = (ctypes.c_char_p * 2)(self.path.value, None)
+        self._envp = (ctypes.c_char_p * 3)(b"PATH=/usr/bin:/bin", b"LANG=C.UTF-8", None)
+
+    def address_space(self, limits: Limits) -> int:
+        return limits.memory_limit_mb << 20
+
+    def prepare(self) -> None:
+        os.set_inheritable(_CONTROL_FD, False)
+
+    def start(self) -> NoReturn:
+        sandbox._libc.execve(self.path, self._argv, self._envp)
+        os.write(2, f"judge: execve failed (errno {ctypes.get_errno()})\n".encode())
+        os._exit(127)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, _CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _text_stream(fd: int, mode: str, errors: str) -> io.TextIOWrapper:
+    raw = io.FileIO(fd, mode, closefd=False)
+    buffered = io.BufferedReader(raw) if mode == "rb" else io.BufferedWriter(raw)
+    return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, write_through=fd == 2)
+
+
+# Built once in the zygote, which never uses them: after fork they are fresh, empty streams on the test's
+# pipes (fds 0-2 are re-pointed by dup2), and the zygote's own buffered state cannot leak into a child.
+_STDIO = (
+    _text_stream(0, "rb", "surrogateescape"),
+    _text_stream(1, "wb", "surrogateescape"),
+    _text_stream(2, "wb", "backslashreplace"),
+)
+
+
+def _fresh_stdio() -> None:
+    sys.stdin, sys.stdout, sys.stderr = _STDIO
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = _STDIO
+
+
+def _execute(code: CodeType, namespace: dict) -> int:
+    try:
+        exec(code, namespace)
+    except SystemExit as e:
+        return _exit_status(e.code)
+    except MemoryError:
+        return EXIT_MEMORY
+    except BaseException:  # noqa: BLE001 - the submission's error, reported like Python would
+        _print_traceback()
+        return 1
+    return 0
+
+
+def _exit_status(code) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    _safe(lambda: print(code, file=sys.stderr))
+    return 1
+
+
+def _call_function(namespace: dict, fn_name: str, args: list) -> int:
+    try:
+        solution = namespace.get("Solution")
+        if isinstance(solution, type) and hasattr(solution, fn_name):
+            target = getattr(solution(), fn_name)
+        elif callable(namespace.get(fn_name)):
+            target = namespace[fn_name]
+        else:
+            raise NameError(f"the submission defines neither Solution.{fn_name} nor a function {fn_name}")
+        result = target(*args)
+    except SystemExit as e:
+        return _exit_status(e.code)
+    except MemoryError:
+        return EXIT_MEMORY
+    except BaseException:  # noqa: BLE001
+        _print_traceback()
+        return 1
+    try:
+        payload = json.dumps(result).encode()
+    except (TypeError, ValueError, RecursionError):
+        return 0  # no payload: an unserializable result cannot equal a JSON answer (WA)
+    _safe(lambda: _write_all(_CONTROL_FD, payload))
+    return 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    _safe(traceback.print_exc)
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.__stdout__, sys.stderr):
+        _safe(stream.flush)
+
+
+def _safe(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except BaseException:  # noqa: BLE001 - a broken or closed stream at exit changes nothing now
+        pass

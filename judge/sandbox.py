@@ -1,0 +1,225 @@
+"""The walls a test child is put behind before untrusted code runs.
+
+Four layers, applied by the child in this order (see executor.enter_sandbox):
+  1. rlimits: address space, CPU time, file size, open files, stack, no core dumps;
+  2. an unprivileged uid/gid (65534) when the judge runs as root;
+  3. a seccomp filter (denied: network sockets, fork/vfork, clone without CLONE_THREAD, clone3, ptrace,
+     process_vm_*, signals to any other process, namespace and mount tricks; execve except the one call
+     that starts a compiled submission);
+  4. a private view of the disk, set up once by the zygote as root: every top-level folder that may hold
+     problem data or user files is covered by an empty tmpfs, and only the Python installation is
+     mounted back, so files holding expected outputs cannot be read even when they are world-readable.
+
+The seccomp program is compiled once (libseccomp) and loaded in each child with one prctl; the child's
+own pid is patched into the copy, because "signals to other processes" needs it.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import math
+import os
+import resource
+import struct
+import tempfile
+from dataclasses import dataclass
+
+import pyseccomp
+
+NOBODY = 65534
+# Stands for the child's pid in the compiled filter; patched per child. Odd enough never to be a real
+# constant of the filter (the build checks it occurs).
+_PID_PLACEHOLDER = 0x3A5C9E17
+_CLONE_THREAD = 0x00010000
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_PR_SET_CHILD_SUBREAPER = 36
+
+_DENIED = (
+    "fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev", "socket",
+    "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "unshare", "setns", "mount", "umount2",
+    "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsmount", "keyctl", "add_key",
+    "request_key", "bpf", "perf_event_open", "userfaultfd", "kcmp", "execveat", "io_uring_setup",
+)
+# Signals may only go to the child itself (threads included: Python's raise_signal uses tgkill).
+_SIGNAL_CALLS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one test run. Wall time allows for a machine shared with other work; CPU time
+    is what decides TLE for a program that computes."""
+
+    time_limit_s: float
+    memory_limit_mb: int
+    output_limit_bytes: int = 64 << 20
+    file_size_bytes: int = 64 << 20
+    open_files: int = 64
+
+    @property
+    def wall_limit_s(self) -> float:
+        return 2.0 * self.time_limit_s + 1.0
+
+
+def apply_rlimits(limits: Limits, address_space_bytes: int) -> None:
+    cpu = math.ceil(limits.time_limit_s) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
+    stack = min(limits.memory_limit_mb << 20, _hard_limit(resource.RLIMIT_STACK))
+    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _hard_limit(which: int) -> int:
+    hard = resource.getrlimit(which)[1]
+    return (1 << 62) if hard == resource.RLIM_INFINITY else hard
+
+
+def drop_privileges() -> None:
+    """Become nobody when running as root; a non-root judge keeps its user (documented limitation)."""
+    if os.geteuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+
+
+def give_to_sandbox_user(path: str) -> None:
+    if os.geteuid() == 0:
+        os.chown(path, NOBODY, NOBODY)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class SeccompProgram:
+    """A compiled BPF filter with the child's pid left open. `exec_path` is a buffer whose address is the
+    only pointer execve accepts as its path: the parent's exec of the compiled binary passes; a later
+    execve from the binary would need that exact address holding a path, and exec replaces the memory."""
+
+    def __init__(self, exec_path: ctypes.Array | None = None) -> None:
+        self.exec_path = exec_path
+        self._template, self._pid_offsets = _compile_filter(
+            ctypes.addressof(exec_path) if exec_path is not None else None
+        )
+
+    def load(self) -> None:
+        """Install in the calling process (a child, after fork). Irreversible."""
+        program = bytearray(self._template)
+        for offset in self._pid_offsets:
+            struct.pack_into("=I", program, offset, os.getpid())
+        instructions = (ctypes.c_ubyte * len(program)).from_buffer(program)
+        fprog = _SockFprog(len(program) // 8, ctypes.addressof(instructions))
+        if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
+def _compile_filter(exec_address: int | None) -> tuple[bytes, list[int]]:
+    deny = pyseccomp.ERRNO(errno.EPERM)
+    f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    for name in _DENIED:
+        _add(f, deny, name)
+    _add(f, pyseccomp.ERRNO(errno.ENOSYS), "clone3")  # makes glibc fall back to clone, checked below
+    _add(f, deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, _CLONE_THREAD, 0))
+    for name in _SIGNAL_CALLS:
+        _add(f, deny, name, pyseccomp.Arg(0, pyseccomp.NE, _PID_PLACEHOLDER))
+    if exec_address is None:
+        _add(f, deny, "execve")
+    else:
+        _add(f, deny, "execve", pyseccomp.Arg(0, pyseccomp.NE, exec_address))
+    with tempfile.TemporaryFile() as out:
+        f.export_bpf(out)
+        out.seek(0)
+        program = out.read()
+    offsets = [
+        i + 4 for i in range(0, len(program), 8)
+        if struct.unpack_from("=I", program, i + 4)[0] == _PID_PLACEHOLDER
+    ]
+    if not offsets:
+        raise RuntimeError("sandbox: compiled seccomp filter lost its pid checks; cannot patch the pid")
+    return program, offsets
+
+
+def _add(f: pyseccomp.SyscallFilter, action: int, name: str, *args: pyseccomp.Arg) -> None:
+    try:
+        f.add_rule(action, name, *args)
+    except (OSError, ValueError, RuntimeError):
+        # A syscall this architecture does not have (fork/vfork on aarch64): nothing to deny.
+        pass
+
+
+def become_subreaper() -> None:
+    """Orphans of a child are re-parented to us, not to init, so the zygote can reap them."""
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+# ---- the private view of the disk ------------------------------------------------------------------
+
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x4000, 1 << 18
+_OPEN_TREE_CLONE, _AT_RECURSIVE, _AT_FDCWD = 1, 0x8000, -100
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT = 428, 429  # same number on every architecture (new-style syscalls)
+# Top-level folders the system needs; everything else at / is covered.
+_SYSTEM_ROOTS = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "dev", "proc", "sys",
+                 "boot", "var"}
+_EXTRA_COVERED = ("/var/tmp", "/dev/shm")
+
+
+def hide_host_files(keep: list[str], also_cover: list[str]) -> list[str]:
+    """Enter a private mount namespace where problem data and user files are out of sight; `keep` folders
+    (the Python installation) stay visible at their paths; `also_cover` are covered after that (the judge
+    package, which holds sample problems). Needs root; returns the folders covered."""
+    if _libc.unshare(_CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+    _mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+    covered = [
+        f"/{name}" for name in sorted(os.listdir("/"))
+        if name not in _SYSTEM_ROOTS and os.path.isdir(f"/{name}") and not os.path.islink(f"/{name}")
+    ] + [p for p in _EXTRA_COVERED if os.path.isdir(p) and not os.path.islink(p)]
+    kept = []
+    for path in keep:
+        path = os.path.realpath(path)
+        if any(path == c or path.startswith(c + "/") for c in covered) and os.path.isdir(path):
+            kept.append((path, _clone_tree(path)))
+    for path in covered:
+        _mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755,size=1g")
+    for path, tree in kept:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _move_mount(tree, path)
+        os.close(tree)
+    for path in (p for p in also_cover if os.path.isdir(p)):
+        _mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755,size=1m")
+    return covered + list(also_cover)
+
+
+def _mount(source: bytes, target: bytes, fstype: bytes | None, flags: int, data: bytes | None) -> None:
+    if _libc.mount(source, target, fstype, flags, data) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target.decode()} failed")
+
+
+def _clone_tree(path: str) -> int:
+    fd = _libc.syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_long(_AT_FDCWD), path.encode(),
+                       ctypes.c_long(_OPEN_TREE_CLONE | _AT_RECURSIVE))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"open_tree {path} failed")
+    return fd
+
+
+def _move_mount(tree: int, target: str) -> None:
+    rc = _libc.syscall(ctypes.c_long(_SYS_MOVE_MOUNT), ctypes.c_long(tree), b"", ctypes.c_long(_AT_FDCWD),
+                       target.encode(), ctypes.c_long(_MOVE_MOUNT_F_EMPTY_PATH))
+    if rc != 0:
+        raise OSError(ctypes.get_errno(), f"move_mount onto {target} failed")

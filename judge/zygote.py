@@ -1,0 +1,251 @@
+"""A pre-warmed fork server: one long-lived Python process per worker that has already imported the
+standard library bits solutions use and numpy, and forks a fresh child per test (judge/executor.py).
+
+`Zygote` is the worker-side handle (it speaks to the process over two pipes); `serve()` is the process.
+The zygote never sees expected outputs: it receives a submission, then test inputs one at a time, and
+returns what each child did. When run as root it lives in its own mount namespace where problem files
+and user files are hidden (judge/sandbox.py).
+
+Protocol: frames of a 4-byte big-endian length and a pickle, both ways (the zygote is our own code).
+  ("load", language, kind, fn_name, code, limits) -> ("loaded", "ok" | "CE" | "SE", message)
+  ("run", input_bytes)                            -> ("ran", Outcome)
+  ("unload",)                                     -> ("unloaded",)
+"""
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import pickle
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from typing import Any
+
+import judge
+from judge import compile as cpp
+from judge import sandbox
+from judge.executor import NativeProgram, PythonProgram, enter_sandbox, run_in_child
+from judge.sandbox import SeccompProgram, give_to_sandbox_user
+
+_HEADER = struct.Struct(">I")
+_START_TIMEOUT_S = 120.0
+_REPLY_MARGIN_S = 30.0
+_COMPILE_TIMEOUT_S = 120.0
+# Numerical libraries must not start thread pools in the zygote: a fork copies only the calling thread.
+_SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class ZygoteError(RuntimeError):
+    """The zygote died, hung or answered nonsense; the worker replaces it and reports SE."""
+
+
+class Zygote:
+    """Handle on one zygote process. Not thread-safe: one worker thread drives one zygote."""
+
+    def __init__(self) -> None:
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, **_SINGLE_THREADED)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "from judge.zygote import serve; serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        self._to = self._proc.stdin.fileno()
+        self._from = self._proc.stdout.fileno()
+        reply = self._receive(_START_TIMEOUT_S)
+        if reply[0] != "ready":
+            self.close()
+            raise ZygoteError(f"zygote said {reply[0]!r} instead of ready")
+        self.info: dict[str, Any] = reply[1]
+
+    def load(self, language: str, kind: str, fn_name: str | None, code: str, limits) -> tuple[str, str]:
+        reply = self._call(("load", language, kind, fn_name, code, limits), _COMPILE_TIMEOUT_S)
+        return reply[1], reply[2]
+
+    def run(self, stdin_data: bytes, wall_limit_s: float):
+        return self._call(("run", stdin_data), wall_limit_s + _REPLY_MARGIN_S)[1]
+
+    def unload(self) -> None:
+        self._call(("unload",), _REPLY_MARGIN_S)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self._proc.kill()
+            self._proc.wait()
+        self._proc.stdout.close()
+
+    def _call(self, message: tuple, timeout: float):
+        try:
+            _write_frame(self._to, message)
+        except OSError as e:
+            raise ZygoteError(f"zygote {self._proc.pid} is gone ({e})") from None
+        return self._receive(timeout)
+
+    def _receive(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        header = self._read_exactly(_HEADER.size, deadline)
+        return pickle.loads(self._read_exactly(_HEADER.unpack(header)[0], deadline))
+
+    def _read_exactly(self, size: int, deadline: float) -> bytes:
+        chunks, missing = [], size
+        while missing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._from], [], [], remaining)[0]:
+                self._proc.kill()
+                raise ZygoteError(f"zygote {self._proc.pid} did not answer in time; killed")
+            chunk = os.read(self._from, min(missing, 1 << 20))
+            if not chunk:
+                raise ZygoteError(f"zygote {self._proc.pid} exited (code {self._proc.poll()})")
+            chunks.append(chunk)
+            missing -= len(chunk)
+        return b"".join(chunks)
+
+
+def _write_frame(fd: int, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_frame(fd: int) -> Any:
+    header = _read_exactly_blocking(fd, _HEADER.size)
+    if header is None:
+        return None
+    return pickle.loads(_read_exactly_blocking(fd, _HEADER.unpack(header)[0]))
+
+
+def _read_exactly_blocking(fd: int, size: int) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        chunk = os.read(fd, missing)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---- the zygote process ----------------------------------------------------------------------------
+
+# Imported before the first fork so that no child pays for them.
+_PRELOAD = (
+    "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal", "enum",
+    "fractions", "functools", "heapq", "itertools", "json", "math", "numbers", "operator", "queue",
+    "random", "re", "statistics", "string", "struct", "threading", "traceback", "typing", "numpy",
+)
+
+
+class _Server:
+    def __init__(self, scratch_root: str, hidden: list[str]) -> None:
+        self.scratch_root = scratch_root
+        self.hidden = hidden
+        self.python_filter = SeccompProgram()
+        self.baseline_address_space = _address_space_in_use()
+        self.program = None
+        self.limits = None
+        self.submission_dir: str | None = None
+        self.loads = 0
+
+    def load(self, language, kind, fn_name, code, limits):
+        self.unload()
+        self.limits = limits
+        if language == "python":
+            try:
+                code_object = compile(code, "solution.py", "exec", dont_inherit=True)
+            except (SyntaxError, ValueError) as e:
+                return ("loaded", "CE", f"{type(e).__name__}: {e}")
+            self.program = PythonProgram(code_object, kind, fn_name, self.python_filter,
+                                         self.baseline_address_space)
+            return ("loaded", "ok", "")
+        self.loads += 1
+        self.submission_dir = os.path.join(self.scratch_root, f"s{self.loads}")
+        os.mkdir(self.submission_dir, 0o700)
+        give_to_sandbox_user(self.submission_dir)
+        result = cpp.compile_cpp(code, self.submission_dir)
+        if result.binary is None:
+            return ("loaded", "SE" if result.judge_failed else "CE", result.message)
+        self.program = NativeProgram(result.binary)
+        return ("loaded", "ok", result.message)
+
+    def run(self, stdin_data):
+        program, limits = self.program, self.limits
+        if program is None:
+            raise RuntimeError("run before a successful load")
+        outcome = run_in_child(lambda: enter_sandbox(program, limits), stdin_data, limits.wall_limit_s,
+                               limits.output_limit_bytes, self.scratch_root)
+        return ("ran", outcome)
+
+    def unload(self):
+        self.program = None
+        if self.submission_dir is not None:
+            shutil.rmtree(self.submission_dir, ignore_errors=True)
+            self.submission_dir = None
+        return ("unloaded",)
+
+
+def _address_space_in_use() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmSize in /proc/self/status")
+
+
+def _private_scratch() -> tuple[str, list[str]]:
+    """Hide host files when root (mount namespace); return the scratch root and what was hidden."""
+    hidden: list[str] = []
+    if os.geteuid() == 0:
+        keep = sorted({sys.base_prefix, sys.prefix, *(sysconfig.get_paths()[k] for k in
+                                                      ("stdlib", "platstdlib", "purelib", "platlib"))})
+        package = os.path.dirname(os.path.abspath(judge.__file__))
+        try:
+            hidden = sandbox.hide_host_files(keep, also_cover=[package])
+        except OSError as e:
+            print(f"mc-judge zygote: cannot hide host files ({e}); children can read world-readable "
+                  f"files", file=sys.stderr)
+    if hidden and os.path.isdir("/tmp"):
+        root = "/tmp/mc-judge"
+        os.mkdir(root, 0o711)
+    else:
+        root = tempfile.mkdtemp(prefix="mc-judge-")
+        os.chmod(root, 0o711)
+    return root, hidden
+
+
+def serve() -> None:
+    for name in _PRELOAD:
+        importlib.import_module(name)
+    requests, replies = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    os.close(null)
+    sandbox.become_subreaper()
+    scratch_root, hidden = _private_scratch()
+    server = _Server(scratch_root, hidden)
+    handlers = {"load": server.load, "run": server.run, "unload": server.unload}
+    gc.freeze()  # children then leave the zygote's objects alone: fewer copy-on-write page faults
+    _write_frame(replies, ("ready", {"pid": os.getpid(), "hidden": hidden, "scratch": scratch_root}))
+    try:
+        while (message := _read_frame(requests)) is not None:
+            _write_frame(replies, handlers[message[0]](*message[1:]))
+    finally:
+        server.unload()
+        shutil.rmtree(scratch_root, ignore_errors=True)
