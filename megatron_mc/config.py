@@ -23,6 +23,7 @@ from megatron_mc.algo import AlgoConfig, algo_config_from_section
 from megatron_mc.models.config import ModelConfig
 from megatron_mc.parallel.config import ParallelConfig
 from megatron_mc.run_state import write_atomic
+from rollout.config import RolloutConfig
 from megatron_mc.typed_config import ConfigError, from_dict, set_by_path, to_dict
 
 RESOLVED_CONFIG_NAME = "config.yaml"
@@ -62,7 +63,6 @@ class DataConfig:
     train_problems: str = ""  # a problems file or folder, read with judge.loaders.load_problems(path, format)
     format: Optional[str] = None  # one of judge.loaders.FORMATS; null: normalized problems, told by the path
     max_prompt_tokens: int = 2048
-    system_prompt: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.source == "file" and not self.train_problems:
@@ -186,7 +186,7 @@ class RunConfig:
     run_dir: str = "runs/default"
     model: ModelConfig = field(default_factory=ModelConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
-    rollout: dict[str, Any] = field(default_factory=dict)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -220,6 +220,7 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...
         path, value = parse_override(item)
         set_by_path(data, path, value, valid=RunConfig)
     try:
+        _follow_run_level_keys(data)
         algo_section = data.pop("algo", None)
         if algo_section is not None and not isinstance(algo_section, dict):
             raise ConfigError(f"algo: expected a mapping (preset plus overrides), got {algo_section!r}")
@@ -230,6 +231,28 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...
     return cfg
 
 
+# rollout keys that repeat a run-level key: they follow it unless set, and must then agree with it
+_FOLLOWERS = {
+    ("rollout", "group_size"): (("train", "n_samples_per_prompt"), lambda v: v),
+    ("rollout", "placement"): (("cluster", "mode"), lambda v: v + "d"),  # colocate -> colocated
+}
+
+
+def _follow_run_level_keys(data: dict[str, Any]) -> None:
+    defaults = RunConfig()
+    for (section, key), ((lead_section, lead_key), convert) in _FOLLOWERS.items():
+        lead = data.get(lead_section) if isinstance(data.get(lead_section), dict) else {}
+        lead_value = lead.get(lead_key, getattr(getattr(defaults, lead_section), lead_key))
+        follower = data.setdefault(section, {})
+        if not isinstance(follower, dict):
+            continue  # from_dict reports the bad section
+        if key not in follower:
+            follower[key] = convert(lead_value)
+        elif follower[key] != convert(lead_value):
+            raise ConfigError(f"{section}.{key} is {follower[key]!r} but {lead_section}.{lead_key} is {lead_value!r}; "
+                              f"set only {lead_section}.{lead_key} ({section}.{key} follows it)")
+
+
 def check_across_sections(cfg: RunConfig) -> None:
     """Constraints that involve more than one section (each section checks its own values)."""
     try:
@@ -237,6 +260,13 @@ def check_across_sections(cfg: RunConfig) -> None:
     except ValueError as e:
         raise ConfigError(f"parallel: {e} (the train GPUs: cluster.num_nodes * cluster.gpus_per_node - "
                           f"cluster.engine_gpus = {cfg.cluster.train_gpus})") from None
+    engine_devices = cfg.rollout.num_engines * cfg.rollout.tp_size
+    if cfg.cluster.mode == "disaggregate" and engine_devices != cfg.cluster.engine_gpus:
+        raise ConfigError(f"rollout.num_engines * rollout.tp_size = {engine_devices} must equal cluster.engine_gpus "
+                          f"= {cfg.cluster.engine_gpus} in disaggregate mode")
+    if cfg.cluster.mode == "colocate" and engine_devices > cfg.cluster.total_gpus:
+        raise ConfigError(f"rollout.num_engines * rollout.tp_size = {engine_devices} exceeds the "
+                          f"{cfg.cluster.total_gpus} GPUs of the cluster (colocated engines share the train GPUs)")
     samples = cfg.train.mini_batch_size * cfg.train.n_samples_per_prompt
     if samples % dp:
         raise ConfigError(f"train.mini_batch_size * train.n_samples_per_prompt = {samples} samples per optimizer "

@@ -93,3 +93,18 @@ def test_algo_preset_then_key_by_key_overrides(tmp_path):
 def test_colleague_sections_are_validated_with_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict({}, overrides)
+
+
+def test_rollout_follows_run_level_keys_and_must_agree():
+    cfg = config_from_dict({"train": {"n_samples_per_prompt": 4},
+                            "cluster": {"mode": "disaggregate", "engine_gpus": 2, "num_nodes": 1, "gpus_per_node": 4},
+                            "rollout": {"num_engines": 2}})
+    assert cfg.rollout.group_size == 4 and cfg.rollout.placement == "disaggregated"
+    with pytest.raises(ConfigError, match="rollout.group_size is 16 but train.n_samples_per_prompt is 8; set only"):
+        config_from_dict({"rollout": {"group_size": 16}})
+    with pytest.raises(ConfigError, match="rollout.placement is 'disaggregated' but cluster.mode is 'colocate'"):
+        config_from_dict({}, ["rollout.placement=disaggregated"])
+    with pytest.raises(ConfigError, match="must equal cluster.engine_gpus = 4"):
+        config_from_dict({"cluster": {"mode": "disaggregate", "engine_gpus": 4}, "parallel": {"tp": 2}})
+    with pytest.raises(ConfigError, match="rollout.max_new_tokens must be an integer >= 1"):
+        config_from_dict({}, ["rollout.max_new_tokens=0"])
