@@ -91,7 +91,7 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
     token_losses = surrogate.losses if weights is None else surrogate.losses * weights
     pg_loss = aggregate(token_losses, mask, stats)
     loss = pg_loss
-    metrics: dict[str, float] = {"pg_loss": float(pg_loss)}
+    metrics: dict[str, float] = {"pg_loss": pg_loss.item()}
 
     if config.kl_coef > 0.0:
         if ref_logprobs is None:
@@ -99,16 +99,16 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
                              "pass them or set algo.kl_coef: 0")
         kl_loss = aggregate(kl_penalty(logprobs, ref_logprobs.detach(), config.kl_estimator), mask, stats)
         loss = loss + config.kl_coef * kl_loss
-        metrics["kl_loss"] = float(kl_loss)
+        metrics["kl_loss"] = kl_loss.item()
     if config.entropy_coef > 0.0:
         if entropy is None:
             raise ValueError(f"algo.entropy_coef={config.entropy_coef} needs the per-token entropy; pass entropy "
                              "(from vocab_parallel_logprobs_and_entropy) or set algo.entropy_coef: 0")
         entropy_loss = aggregate(entropy, mask, stats)
         loss = loss - config.entropy_coef * entropy_loss
-        metrics["entropy_loss"] = float(entropy_loss)
+        metrics["entropy_loss"] = entropy_loss.item()
 
-    metrics["loss"] = float(loss)
+    metrics["loss"] = loss.item()
     metrics.update(_diagnostics(logprobs, old_logprobs, ratio, surrogate, mask, weights, rollout_logprobs, entropy))
     return loss, metrics
 
