@@ -1,0 +1,104 @@
+"""The dry-run plan against hand-computed figures for a small model on 8 GPUs."""
+import json
+
+import pytest
+
+from megatron_mc.config import config_from_dict
+from megatron_mc.planning.cli import main
+from megatron_mc.planning.memory import kv_bytes_per_token, layer_params, total_params
+from megatron_mc.planning.model_shape import ModelShape, load_model_shape
+from megatron_mc.planning.plan import format_plan, make_plan
+from megatron_mc.planning.placement import place
+
+SMALL = ModelShape(hidden_size=64, num_layers=4, num_heads=4, num_kv_heads=2, head_dim=16, ffn_hidden_size=128,
+                   vocab_size=1000, tie_word_embeddings=False)
+# one layer: q 64*64 + k,v 2*64*32 + o 64*64 = 12288; norms 2*64 + q/k norms 2*16 = 160; SwiGLU 3*64*128 = 24576
+LAYER = 12288 + 160 + 24576
+
+
+def _cfg(**sections):
+    base = {"cluster": {"num_nodes": 2, "gpus_per_node": 4},
+            "parallel": {"tp": 2, "pp": 2, "distributed_optimizer": True},
+            "train": {"train_batch_size": 16, "mini_batch_size": 8, "n_samples_per_prompt": 4,
+                      "micro_batch_tokens": 1024},
+            "rollout": {"num_engines": 4, "tp_size": 2, "max_new_tokens": 256},
+            "data": {"max_prompt_tokens": 256}, "model": {"dtype": "bfloat16"}}
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return config_from_dict(base)
+
+
+def test_parameter_counts():
+    assert layer_params(SMALL) == (LAYER, 0)
+    assert total_params(SMALL) == 4 * LAYER + 2 * 1000 * 64 + 64
+
+
+def test_colocated_memory_by_hand():
+    plan = make_plan(_cfg(), SMALL)
+    assert plan.train.dp == 2
+    params = 2 * LAYER / 2 + 1000 * 64 / 2 + 64  # 2 layers / tp, one vocab matrix / tp, final norm
+    assert plan.train_bytes == pytest.approx({
+        "weights": params * 2,
+        "grads": params * 4,
+        "optimizer": params * 12 / 2,  # master + 2 moments, over dp=2
+        "activations": 1024 * 64 * (10 + 24 / 2) * 4,
+        "logits": 1024 * 1000 / 2 * 8,
+    })
+    assert kv_bytes_per_token(SMALL, 2) == 2 * 4 * 1 * 16 * 2
+    assert plan.engine_bytes == pytest.approx({"weights": total_params(SMALL) * 2 / 2,
+                                               "kv_cache": (64 / 4) * 512 * 256})
+    assert plan.peak == pytest.approx(plan.train_total)
+
+
+def test_recompute_sequence_parallel_and_plain_optimizer():
+    full = make_plan(_cfg(model={"recompute": "full"}), SMALL)
+    assert full.train_bytes["activations"] == pytest.approx(1024 * 64 * 2 * 4 + 1024 * 64 * 22)
+    sp = make_plan(_cfg(parallel={"sequence_parallel": True}), SMALL)
+    assert sp.train_bytes["activations"] == pytest.approx(1024 * 64 * 17 * 4)
+    plain = make_plan(_cfg(parallel={"distributed_optimizer": False}, model={"dtype": "float32"}), SMALL)
+    params = 2 * LAYER / 2 + 1000 * 64 / 2 + 64
+    assert plain.train_bytes["optimizer"] == pytest.approx(params * 8)
+    assert plain.train_bytes["weights"] == pytest.approx(params * 4)
+
+
+def test_disaggregated_placement_and_table():
+    cfg = _cfg(cluster={"mode": "disaggregate", "engine_gpus": 4}, parallel={"tp": 2, "pp": 1},
+               rollout={"num_engines": 2, "tp_size": 2})
+    plan = make_plan(cfg, SMALL)
+    assert plan.placement.train_gpus == [0, 1, 2, 3] and plan.placement.engines == [[4, 5], [6, 7]]
+    assert plan.train.dp == 2
+    assert plan.peak == pytest.approx(max(plan.train_total, plan.engine_total))
+    table = format_plan(plan)
+    assert "   1    0  engine 0 (tp rank 0)" in table and "   0    3  train rank 3" in table
+    assert "tp=2 pp=1 cp=1 ep=1 etp=2 -> dp=2" in table
+
+
+def test_engines_never_span_nodes():
+    with pytest.raises(ValueError, match="span two nodes"):
+        place("disaggregate", num_nodes=2, gpus_per_node=4, engine_gpus=6, num_engines=2, engine_tp=3)
+    colocated = place("colocate", num_nodes=1, gpus_per_node=4, engine_gpus=0, num_engines=1, engine_tp=2)
+    assert [role for _, _, role in colocated.rows()] == ["train rank 0 + engine 0 (tp rank 0)",
+                                                          "train rank 1 + engine 0 (tp rank 1)",
+                                                          "train rank 2", "train rank 3"]
+
+
+def test_shape_from_config_json_and_known_names(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "qwen3", "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 128, "vocab_size": 1000,
+        "tie_word_embeddings": False}))
+    assert load_model_shape(tmp_path) == SMALL
+    assert total_params(load_model_shape("/nowhere/Qwen3-32B")) == pytest.approx(32.8e9, rel=0.02)
+    assert total_params(load_model_shape("/nowhere/Qwen3-4B")) == pytest.approx(4.02e9, rel=0.02)
+    assert total_params(load_model_shape("/nowhere/Qwen3-30B-A3B")) == pytest.approx(30.5e9, rel=0.02)
+    with pytest.raises(FileNotFoundError, match="not a known shape"):
+        load_model_shape(tmp_path / "Qwen9")
+
+
+def test_mc_plan_cli(tmp_path, capsys):
+    (tmp_path / "run.yaml").write_text("model:\n  hf_dir: /models/Qwen3-4B\ncluster:\n  gpus_per_node: 8\n")
+    assert main(["--config", str(tmp_path / "run.yaml"), "--set", "parallel.tp=2"]) == 0
+    out = capsys.readouterr().out
+    assert "dp=4" in out and "peak per GPU (colocate)" in out
+    assert main(["--config", str(tmp_path / "run.yaml"), "--set", "parallel.tp=3"]) == 2
+    assert "not divisible by tp*pp*cp" in capsys.readouterr().err
