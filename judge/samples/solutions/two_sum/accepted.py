@@ -1,0 +1,8 @@
+class Solution:
+    def twoSum(self, nums: List[int], target: int) -> List[int]:
+        seen = {}
+        for j, x in enumerate(nums):
+            if target - x in seen:
+                return [seen[target - x], j]
+            seen[x] = j
+        return []
