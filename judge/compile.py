@@ -6,7 +6,6 @@ is not under the seccomp filter (g++ forks cc1plus, as and ld).
 """
 from __future__ import annotations
 
-import math
 import os
 import resource
 import shutil
@@ -42,8 +41,7 @@ def compile_cpp(source: str, scratch: str) -> CompileResult:
 
     def exec_compiler() -> NoReturn:
         os.chdir(scratch)
-        cpu = math.ceil(COMPILE_CPU_S)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_CPU, (COMPILE_CPU_S, COMPILE_CPU_S + 1))
         resource.setrlimit(resource.RLIMIT_AS, (COMPILE_MEMORY_BYTES, COMPILE_MEMORY_BYTES))
         resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

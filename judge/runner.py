@@ -21,6 +21,7 @@ LANGUAGE_ALIASES = {
     "python": "python", "python3": "python", "py": "python", "py3": "python",
     "cpp": "cpp", "c++": "cpp", "cpp17": "cpp", "c++17": "cpp", "cc": "cpp", "cxx": "cpp",
 }
+_DETAIL_CHARS = 2000
 
 
 def normalize_language(language: str) -> str:
@@ -42,17 +43,20 @@ def judge_on(zygote: Zygote, problem: Problem, code: str, language: str, all_tes
     if status != "ok":
         return JudgeResult(Verdict(status), 0, total, [], time.monotonic() - start, message)
     tests: list[TestResult] = []
+    detail = ""  # stderr of the first failing test, for people reading results
     try:
         for test in problem.tests:
             outcome = zygote.run(test.input.encode(), limits.wall_limit_s)
             verdict = verdict_of_run(outcome, limits.time_limit_s) or _judge_output(problem, test, outcome)
             tests.append(TestResult(verdict, outcome.wall_s))
+            if verdict is not Verdict.AC and not detail:
+                detail = outcome.stderr.decode("utf-8", errors="replace")[-_DETAIL_CHARS:]
             if verdict is not Verdict.AC and not all_tests:
                 break
     finally:
         zygote.unload()
     passed = sum(t.verdict is Verdict.AC for t in tests)
-    return JudgeResult(overall(tests), passed, total, tests, time.monotonic() - start)
+    return JudgeResult(overall(tests), passed, total, tests, time.monotonic() - start, detail)
 
 
 def _judge_output(problem: Problem, test: TestCase, outcome: Outcome) -> Verdict:

@@ -36,6 +36,7 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _PR_SET_CHILD_SUBREAPER = 36
+_MAX_STACK_BYTES = 256 << 20
 
 _DENIED = (
     "fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev", "socket",
@@ -69,10 +70,13 @@ class Limits:
 
 
 def apply_rlimits(limits: Limits, address_space_bytes: int) -> None:
-    cpu = math.ceil(limits.time_limit_s) + 1
+    # Whole seconds only: a program under the limit here but over time_limit_s is still TLE (measured).
+    cpu = max(1, math.ceil(limits.time_limit_s))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
-    stack = min(limits.memory_limit_mb << 20, _hard_limit(resource.RLIMIT_STACK))
+    # Deep recursion needs a big main stack, but glibc also sizes every thread's stack by this limit, and
+    # a thread stack of the whole memory limit could never be mapped under RLIMIT_AS.
+    stack = min(limits.memory_limit_mb << 18, _MAX_STACK_BYTES, _hard_limit(resource.RLIMIT_STACK))
     resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
