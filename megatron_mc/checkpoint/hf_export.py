@@ -47,7 +47,7 @@ def save_hf_weights(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, 
     if dist.is_initialized():
         everyone = [None] * dist.get_world_size()
         dist.all_gather_object(everyone, written)
-    parts = sorted({p for rank_parts in everyone for p in rank_parts}, key=lambda p: p[0])
+    parts = sorted(dict(p for rank_parts in everyone for p in rank_parts).items())
     names = [f"model-{i + 1:05d}-of-{len(parts):05d}.safetensors" for i in range(len(parts))]
     if not dist.is_initialized() or dist.get_rank() == 0:
         _finish(out, parts, names)

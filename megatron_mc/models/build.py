@@ -12,7 +12,7 @@ import torch
 from megatron_mc.models import rope as rope_mod
 from megatron_mc.models.adapter import ModelAdapter
 from megatron_mc.models.config import ModelConfig
-from megatron_mc.models.layer_spec import choose_impl, layer_spec, precision_kwargs
+from megatron_mc.models.layer_spec import choose_impl, decoder_spec, layer_spec, precision_kwargs
 from megatron_mc.models.registry import adapter_for_dir
 from megatron_mc.parallel.config import ParallelConfig
 
@@ -72,7 +72,7 @@ def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAd
         vp_stage = stage if vpp else None
         model = GPTModel(
             config=config,
-            transformer_layer_spec=spec,
+            transformer_layer_spec=decoder_spec(impl, spec, config, vp_stage),
             vocab_size=adapter.padded_vocab,
             max_sequence_length=max_positions,
             pre_process=parallel_state.is_pipeline_first_stage(ignore_virtual=False, vp_stage=vp_stage),

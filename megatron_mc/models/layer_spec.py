@@ -53,9 +53,38 @@ def layer_spec(impl: str, num_experts: int, qk_layernorm: bool):
             num_experts=experts, moe_grouped_gemm=bool(experts), qk_layernorm=qk_layernorm
         )
     _define_missing_te_gemm()
-    return gpt_layer_specs.get_gpt_layer_local_spec(
+    spec = gpt_layer_specs.get_gpt_layer_local_spec(
         num_experts=experts, moe_grouped_gemm=False, qk_layernorm=qk_layernorm, normalization="RMSNorm"
     )
+    spec.submodules.input_layernorm = RMSNorm
+    spec.submodules.pre_mlp_layernorm = RMSNorm
+    if qk_layernorm:
+        spec.submodules.self_attention.submodules.q_layernorm = RMSNorm
+        spec.submodules.self_attention.submodules.k_layernorm = RMSNorm
+    return spec
+
+
+def decoder_spec(impl: str, layer, config, vp_stage):
+    """What GPTModel takes as its layer spec: TE's layer spec as is; for local layers, the block with
+    this stage's layers and RMSNorm as the final norm too."""
+    if impl == "transformer_engine":
+        return layer
+    from megatron.core.transformer.transformer_block import TransformerBlockSubmodules, get_num_layers_to_build
+
+    return TransformerBlockSubmodules(
+        layer_specs=[layer] * get_num_layers_to_build(config, vp_stage=vp_stage), layer_norm=RMSNorm
+    )
+
+
+class RMSNorm:
+    """torch's RMSNorm, with the `sequence_parallel` flag Megatron-Core reads to all-reduce a norm's
+    gradient across TP ranks when activations are sequence-sharded. Megatron-Core's own torch norm
+    (WrappedTorchNorm) refuses sequence parallelism; TE's norm carries the same flag."""
+
+    def __new__(cls, config, hidden_size: int, eps: float = 1e-5, **unused):
+        norm = torch.nn.RMSNorm(hidden_size, eps=eps)
+        norm.weight.sequence_parallel = config.sequence_parallel
+        return norm
 
 
 def precision_kwargs(cfg: ModelConfig) -> dict:

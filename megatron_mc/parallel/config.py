@@ -71,5 +71,10 @@ class ParallelConfig:
             raise ValueError(f"pp*vpp={stages} must divide num_hidden_layers={num_layers}")
         if self.ep > 1 and num_experts == 0:
             raise ValueError(f"ep={self.ep} needs a mixture-of-experts model; this one is dense")
+        if num_experts and self.tp > 1 and not self.sequence_parallel:
+            raise ValueError(
+                f"tp={self.tp} with a mixture-of-experts model needs sequence_parallel: true "
+                "(Megatron-Core refuses to train MoE layers under TP without it)"
+            )
         if num_experts and num_experts % self.ep:
             raise ValueError(f"ep={self.ep} must divide num_experts={num_experts}")

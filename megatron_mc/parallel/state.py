@@ -37,9 +37,10 @@ def initialize(cfg: ParallelConfig, timeout_minutes: int = 30) -> torch.device:
     return device
 
 
-def destroy() -> None:
+def destroy(keep_process_group: bool = False) -> None:
+    """Tear down Megatron-Core's groups (to re-initialize with another layout) and, unless kept, the job."""
     from megatron.core import parallel_state
 
     parallel_state.destroy_model_parallel()
-    if dist.is_initialized():
+    if dist.is_initialized() and not keep_process_group:
         dist.destroy_process_group()

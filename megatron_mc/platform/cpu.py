@@ -7,7 +7,8 @@ CUDA RNG, `param.type() == 'torch.cuda.FloatTensor'` assertions, reduce-scatter 
   `pin_memory()` identities and reports CPU tensors with their CUDA type names;
 - `torch.cuda.*` functions Megatron calls get CPU stand-ins (the CUDA RNG becomes the CPU RNG, which
   keeps Megatron's RNG tracker semantics: each tracked state is a separate CPU generator state);
-- `torch.distributed.reduce_scatter_tensor` falls back to all-reduce plus a slice under gloo.
+- `torch.distributed.reduce_scatter_tensor` falls back to all-reduce plus a slice under gloo, and
+  all-to-all split sizes left in tensors (Megatron converts them only when on CUDA) become lists.
 Only `megatron_mc.platform.activate()` imports this module, and only when CUDA is absent.
 """
 from __future__ import annotations
@@ -49,6 +50,11 @@ class _CudaOnCpu(TorchFunctionMode):
             kwargs["device"] = "cpu"
         if kwargs.get("pin_memory"):
             kwargs["pin_memory"] = False
+        if func is dist.all_to_all_single:
+            # Megatron's MoE dispatcher turns split sizes into host lists only when they sit on CUDA.
+            for key in ("output_split_sizes", "input_split_sizes"):
+                if isinstance(kwargs.get(key), torch.Tensor):
+                    kwargs[key] = kwargs[key].tolist()
         if func is torch.Tensor.to:
             args = tuple("cpu" if _names_cuda(a) else a for a in args)
         return func(*args, **kwargs)
