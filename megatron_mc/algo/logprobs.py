@@ -56,13 +56,13 @@ class _VocabParallelLogprobEntropy(torch.autograd.Function):
             _all_reduce(row_max, dist.ReduceOp.MAX, tp_group)
             shifted -= row_max[:, None]
             exp = torch.exp(shifted)
-            sums = torch.stack([
-                exp.sum(dim=-1),
-                # sum_j e_j * z_j as a batched dot product: no third chunk-sized buffer
-                torch.matmul(exp.unsqueeze(1), shifted.unsqueeze(2)).view(-1),
-                shifted.gather(1, local_targets[rows, None]).view(-1) * on_this_rank[rows],
-            ])
-            del exp
+            normalizer = exp.sum(dim=-1)
+            # sum_j e_j z_j with torch's cascaded sum in exp's own buffer (a BLAS dot product loses
+            # ~1e-4 over 150k fp32 terms)
+            exp_dot_shifted = exp.mul_(shifted).sum(dim=-1)
+            target_shifted = shifted.gather(1, local_targets[rows, None]).view(-1) * on_this_rank[rows]
+            del exp, shifted
+            sums = torch.stack([normalizer, exp_dot_shifted, target_shifted])
             _all_reduce(sums, dist.ReduceOp.SUM, tp_group)
             normalizer, exp_dot_shifted, target_shifted = sums
             log_sum = normalizer.log()

@@ -80,3 +80,29 @@ def test_bad_arguments_are_named():
         vocab_parallel_logprobs_and_entropy(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), 0.0)
     with pytest.raises(ValueError, match="plus a vocabulary dimension"):
         vocab_parallel_logprobs_and_entropy(torch.zeros(2, 3), torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.gpu
+def test_on_cuda_bf16_logits_match_naive_and_allocate_far_less():
+    device = torch.device("cuda")
+    torch.manual_seed(4)
+    logits = (torch.randn(4096, 32000, device=device) * 2).to(torch.bfloat16)
+    targets = torch.randint(0, 32000, (4096,), device=device)
+    weights = torch.randn(2, 4096, device=device)
+
+    def measured(fn):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        result = values_and_grad(fn, logits, targets, 0.9, weights)
+        torch.cuda.synchronize()
+        return result, torch.cuda.max_memory_allocated() - before
+
+    (lp, h, grad), chunked_peak = measured(
+        lambda x, t, temp: vocab_parallel_logprobs_and_entropy(x, t, temp, chunk_size=256))
+    (want_lp, want_h, want_grad), naive_peak = measured(naive)
+    torch.testing.assert_close(lp, want_lp, rtol=1e-5, atol=2e-5)
+    torch.testing.assert_close(h, want_h, rtol=1e-5, atol=2e-5)
+    torch.testing.assert_close(grad.float(), want_grad.float(), rtol=2e-2, atol=1e-3)
+    # both hold the leaf copy and its bf16 gradient; naive adds fp32 [tokens x vocab] tensors on top
+    assert chunked_peak < naive_peak / 3
