@@ -60,21 +60,20 @@ class EmbeddedEngine:
 
     # ---- weights ----------------------------------------------------------------------------------
     def load_named_tensors(self, named: Iterable[tuple[str, torch.Tensor]]) -> int:
-        """Copy HF-named tensors into the model in place; returns how many were loaded."""
+        """Copy HF-named tensors into the model in place; all are checked before any is copied."""
         params = dict(self.model.named_parameters())
-        count = 0
+        named = list(named)
+        for name, tensor in named:
+            if name not in params:
+                raise KeyError(f"weight update: {name!r} is not a parameter of {self.model_path}; "
+                               f"expected HF names like {next(iter(params))!r}")
+            if tuple(params[name].shape) != tuple(tensor.shape):
+                raise ValueError(f"weight update: {name!r} has shape {tuple(tensor.shape)}, "
+                                 f"the model expects {tuple(params[name].shape)}")
         with torch.no_grad():
             for name, tensor in named:
-                if name not in params:
-                    raise KeyError(f"weight update: {name!r} is not a parameter of {self.model_path}; "
-                                   f"expected HF names like {next(iter(params))!r}")
-                target = params[name]
-                if tuple(target.shape) != tuple(tensor.shape):
-                    raise ValueError(f"weight update: {name!r} has shape {tuple(tensor.shape)}, "
-                                     f"the model expects {tuple(target.shape)}")
-                target.copy_(tensor.to(device=target.device, dtype=target.dtype))
-                count += 1
-        return count
+                params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))
+        return len(named)
 
     def load_from_disk(self, model_path: str) -> int:
         from safetensors.torch import load_file

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
-from torch.distributed.distributed_c10d import Backend, PrefixStore, _new_process_group_helper, rendezvous
+from torch.distributed.distributed_c10d import Backend, PrefixStore, _new_process_group_helper, _world, rendezvous
 
 GROUP_NAME = "weight_update_group"
 
@@ -25,6 +25,9 @@ class StandaloneGroup:
         self.group, _ = _new_process_group_helper(world_size, rank, [], Backend(backend),
                                                   PrefixStore(group_name, store), group_name=group_name,
                                                   timeout=timeout)
+        # Collectives look a group's ranks up here; new_group() would also need a default group, which an
+        # engine process does not have.
+        _world.pg_group_ranks[self.group] = {i: i for i in range(world_size)}
         self.rank, self.world_size = rank, world_size
         self.device = torch.device("cuda" if backend == "nccl" else "cpu")
 

@@ -6,14 +6,9 @@ tokens, wrapped in PreTrainedTokenizerFast; the model is Qwen3ForCausalLM from a
 from __future__ import annotations
 
 import string
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
@@ -67,3 +62,42 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def other_tiny_model_dir(tmp_path_factory) -> Path:
     """Same architecture, different weights: the 'new policy' in weight-update tests."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny_qwen3_b"), seed=2)
+
+
+def hf_model(model_dir: Path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32").eval()
+
+
+def problems(count: int, prefix: str = "p"):
+    """Problems with statements of different lengths (the judge is not involved in engine tests)."""
+    from judge.problem import Problem, TestCase
+
+    return [Problem(id=f"{prefix}{i}", kind="stdio", tests=[TestCase("1\n", "1\n")],
+                    metadata={"question_title": f"Echo {i}", "question_content": "Print the input. " * (1 + i % 3)})
+            for i in range(count)]
+
+
+@pytest.fixture()
+def embedded_server(tmp_path):
+    """Start embedded servers as child processes: `start(model_dir) -> url`; all stopped after the test."""
+    from rollout.config import RolloutConfig
+    from rollout.launch_args import server_command
+    from rollout.process import free_port, start_process, stop_process, wait_healthy
+
+    started = []
+
+    def start(model_dir: Path, max_batch: int = 8) -> str:
+        port = free_port()
+        cfg = RolloutConfig(engine="embedded", dtype="float32", embedded_max_batch=max_batch)
+        log_path = tmp_path / f"engine_{port}.log"
+        process = start_process(server_command(cfg, str(model_dir), "127.0.0.1", port), log_path)
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process, timeout_s=120, log_path=log_path)
+        return url
+
+    yield start
+    for process in started:
+        stop_process(process)
