@@ -52,8 +52,9 @@ class JudgePool:
         self._in_flight = 0
         self._count_lock = threading.Lock()
         self._closed = False
+        self._zygotes: dict[int, Zygote] = {}
         self._threads = [
-            threading.Thread(target=self._work, name=f"mc-judge-worker-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(i,), name=f"mc-judge-worker-{i}", daemon=True)
             for i in range(self.workers)
         ]
         for thread in self._threads:
@@ -63,6 +64,11 @@ class JudgePool:
     def in_flight(self) -> int:
         """Submissions queued or being judged."""
         return self._in_flight
+
+    @property
+    def zygote_pids(self) -> list[int]:
+        """Process ids of the live zygotes (for monitoring)."""
+        return [z.info["pid"] for z in list(self._zygotes.values()) if z.alive]
 
     def submit_future(self, problem: Problem, code: str, language: str = "python",
                       all_tests: bool = False) -> Future:
@@ -114,7 +120,7 @@ class JudgePool:
         with self._count_lock:
             self._in_flight -= 1
 
-    def _work(self) -> None:
+    def _work(self, index: int) -> None:
         zygote: Zygote | None = None
         while (job := self._jobs.get()) is not None:
             if not job.future.set_running_or_notify_cancel():
@@ -122,7 +128,7 @@ class JudgePool:
             start = time.monotonic()
             try:
                 if zygote is None or not zygote.alive:
-                    zygote = Zygote()
+                    zygote = self._zygotes[index] = Zygote()
                 result = judge_on(zygote, job.problem, job.code, job.language, job.all_tests)
             except Exception as e:  # noqa: BLE001 - a judge failure is this submission's SE, not a dead worker
                 if zygote is not None:
