@@ -45,6 +45,7 @@ class EmbeddedServer:
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._weight_group = None
+        self.served = 0
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 30)
@@ -94,6 +95,7 @@ class EmbeddedServer:
                     for p, result in zip(self._running, results):
                         if not p.future.done():
                             p.future.set_result(result)
+                    self.served += len(results)
                 self._running = []
 
     # ---- /generate --------------------------------------------------------------------------------
@@ -176,7 +178,8 @@ class EmbeddedServer:
 
     async def server_info(self, request: web.Request) -> web.Response:
         return web.json_response({"model_path": self.engine.model_path, "max_batch": self.max_batch,
-                                  "weight_version": self.weight_version, "engine": "embedded"})
+                                  "weight_version": self.weight_version, "engine": "embedded",
+                                  "running": len(self._running), "queued": len(self._queue), "served": self.served})
 
     async def flush_cache(self, request: web.Request) -> web.Response:
         return web.Response(text="Cache flushed.")  # no cache survives a batch

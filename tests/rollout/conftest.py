@@ -101,3 +101,14 @@ def embedded_server(tmp_path):
     yield start
     for process in started:
         stop_process(process)
+
+
+def hf_logprobs(model, prompt_ids: list[int], response_ids: list[int], temperature: float) -> list[float]:
+    """Log-probs of the response tokens recomputed in one forward pass, at the sampling temperature."""
+    import torch
+
+    ids = torch.tensor([prompt_ids + response_ids])
+    with torch.no_grad():
+        logits = model(ids).logits[0, len(prompt_ids) - 1:-1].float()
+    scaled = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
+    return scaled.gather(-1, torch.tensor(response_ids)[:, None])[:, 0].tolist()
