@@ -21,8 +21,7 @@ def load_adapter(cfg: ModelConfig) -> ModelAdapter:
     return adapter_for_dir(cfg.hf_dir, cfg.make_vocab_size_divisible_by, cfg.rope_scaling)
 
 
-def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdapter, impl: str,
-                       perform_initialization: bool = True):
+def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdapter, impl: str):
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     par.check_model(adapter.num_layers, adapter.num_heads, adapter.num_kv_heads, adapter.num_experts)
@@ -43,14 +42,15 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
         sequence_parallel=par.sequence_parallel,
         moe_grouped_gemm=bool(adapter.num_experts) and impl == "transformer_engine",
         use_cpu_initialization=not torch.cuda.is_available(),
-        perform_initialization=perform_initialization,
+        # Always initialize: Megatron-Core 0.16 marks parameters as TP-sharded (tensor_model_parallel,
+        # partition_dim) only inside its init routines, and the HF mapping and grad clipping read those.
+        perform_initialization=True,
     )
     rope_mod.set_config_fields(config, adapter.rope)
     return config
 
 
-def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAdapter] = None,
-                perform_initialization: bool = True) -> list[torch.nn.Module]:
+def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAdapter] = None) -> list[torch.nn.Module]:
     """One GPTModel per virtual pipeline stage of this rank, on this rank's device, in cfg.dtype.
 
     Half-precision chunks are wrapped in Megatron-Core's Float16Module (fp32 logits out), as its DDP and
@@ -62,7 +62,7 @@ def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAd
 
     adapter = adapter or load_adapter(cfg)
     impl = choose_impl(cfg)
-    config = transformer_config(cfg, par, adapter, impl, perform_initialization)
+    config = transformer_config(cfg, par, adapter, impl)
     spec = layer_spec(impl, adapter.num_experts, adapter.qk_layernorm)
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     max_positions = cfg.max_position_embeddings or adapter.hf.get("max_position_embeddings", 4096)

@@ -20,16 +20,18 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
 
-def launch(scenario: str, world_size: int, out_dir: Path, timeout_s: int = 420) -> dict:
-    """Run `scenario` on `world_size` local ranks; returns the merged per-rank results."""
+def launch(scenario: str, world_size: int, out_dir: Path, timeout_s: int = 420, cuda: bool = False) -> dict:
+    """Run `scenario` on `world_size` local ranks (on CPU unless `cuda`); returns the merged results."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     procs = []
     for rank in range(world_size):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
-                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), CUDA_VISIBLE_DEVICES="",
-                   OMP_NUM_THREADS="1", PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1",
+                   PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+        if not cuda:
+            env["CUDA_VISIBLE_DEVICES"] = ""
         procs.append(subprocess.Popen([sys.executable, __file__, scenario, str(out_dir)], env=env,
                                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     logs = []
@@ -55,7 +57,7 @@ def launch(scenario: str, world_size: int, out_dir: Path, timeout_s: int = 420) 
 
 
 def _max_diff(a, b) -> float:
-    return (a.float() - b.float()).abs().max().item()
+    return (a.float().cpu() - b.float().cpu()).abs().max().item()
 
 
 def _tensors(hf_dir: Path) -> dict:
