@@ -6,8 +6,7 @@ policy entropy is applied on top, whatever the estimator.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Hashable
+from collections.abc import Callable, Hashable, Sequence
 
 import torch
 

@@ -1,8 +1,7 @@
 """Per-group statistics over a flat batch of samples, where each sample names the group (prompt) it answers."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Hashable
+from collections.abc import Hashable, Sequence
 
 import torch
 

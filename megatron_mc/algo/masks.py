@@ -3,9 +3,8 @@ DAPO's dynamic-sampling filter. A mask never changes group statistics: advantage
 whole group first, and the mask then zeroes the advantages of the masked samples."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Hashable
 
 import torch
 

@@ -25,12 +25,14 @@ LogRatio = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, SequenceStats, "d
                     torch.Tensor]
 
 
-def token_log_ratio(logprobs, old_logprobs, mask, stats, group) -> torch.Tensor:
+def token_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor, stats: SequenceStats,
+                    group: dist.ProcessGroup | None) -> torch.Tensor:
     """PPO's per-token log(pi / pi_old)."""
     return (logprobs - old_logprobs).clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)
 
 
-def sequence_log_ratio(logprobs, old_logprobs, mask, stats, group) -> torch.Tensor:
+def sequence_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor, stats: SequenceStats,
+                       group: dist.ProcessGroup | None) -> torch.Tensor:
     """GSPO-token (arXiv 2507.18071): every token carries its sequence's length-normalized ratio
     s_i = exp(mean_t log(pi / pi_old)) as the value sg[s_i] * pi_t / sg[pi_t], so the gradient is
     s_i * grad log pi_t and clipping acts on whole sequences."""

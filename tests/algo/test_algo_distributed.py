@@ -1,6 +1,6 @@
 """Two gloo ranks on loopback: tensor-parallel log-probs / entropy and context-parallel loss invariance.
 
-Each group of checks spawns its two ranks once (module-scoped fixtures); the tests compare what the
+The two ranks are spawned once for all checks (a module-scoped fixture); the tests compare what the
 ranks wrote with the single-process computation.
 """
 import socket
@@ -24,26 +24,23 @@ CP_SCENARIOS = {
     "dr_grpo_token_sum_norm_entropy_bonus": {"preset": "grpo", "overrides": {
         "loss_agg_mode": "seq-mean-token-sum-norm", "kl_coef": 0.0, "entropy_coef": 0.01}},
     "seq_mean_token_sum_dual_clip": {"preset": "grpo", "overrides": {
-        "loss_agg_mode": "seq-mean-token-sum", "kl_coef": 0.0, "dual_clip_c": 1.5}},
+        "loss_agg_mode": "seq-mean-token-sum", "kl_coef": 0.0, "dual_clip_c": 1.2}},
 }
 
 
-def run_two_ranks(fn, *args):
+@pytest.fixture(scope="module")
+def rank_results(tmp_path_factory, cp_inputs):
+    out = tmp_path_factory.mktemp("two_ranks")
+    torch.save(cp_inputs, out / "cp_inputs.pt")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(fn, args=(2, port, *args), nprocs=2, join=True)
-
-
-@pytest.fixture(scope="module")
-def tp_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tp")
-    run_two_ranks(algo_dist_workers.tensor_parallel_logprobs, str(out), TP_DTYPES)
+    mp.spawn(algo_dist_workers.run_checks, args=(2, port, str(out), TP_DTYPES, CP_SCENARIOS), nprocs=2, join=True)
     return out
 
 
 @pytest.mark.parametrize("dtype", TP_DTYPES)
-def test_tensor_parallel_values_and_gradients_equal_the_naive_full_vocabulary(tp_results, dtype):
+def test_tensor_parallel_values_and_gradients_equal_the_naive_full_vocabulary(rank_results, dtype):
     torch.manual_seed(0)  # the workers' inputs
     logits = (torch.randn(3, 11, 40, dtype=dtype) * 3).requires_grad_(True)
     targets = torch.randint(0, 40, (3, 11))
@@ -54,7 +51,7 @@ def test_tensor_parallel_values_and_gradients_equal_the_naive_full_vocabulary(tp
     (logprobs * weights[0] + entropy * weights[1]).sum().backward()
 
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
-    ranks = [torch.load(tp_results / f"tp_{dtype}_{r}.pt") for r in range(2)]
+    ranks = [torch.load(rank_results / f"tp_{dtype}_{r}.pt") for r in range(2)]
     for rank in ranks:  # every rank ends with the full-vocabulary values
         torch.testing.assert_close(rank["logprobs"], logprobs.detach(), **tol)
         torch.testing.assert_close(rank["entropy"], entropy.detach(), **tol)
@@ -80,16 +77,8 @@ def cp_inputs():
     }
 
 
-@pytest.fixture(scope="module")
-def cp_results(tmp_path_factory, cp_inputs):
-    out = tmp_path_factory.mktemp("cp")
-    torch.save(cp_inputs, out / "inputs.pt")
-    run_two_ranks(algo_dist_workers.context_parallel_loss, str(out), CP_SCENARIOS)
-    return out
-
-
 @pytest.mark.parametrize("name", list(CP_SCENARIOS))
-def test_context_parallel_zigzag_losses_add_up_to_the_unsplit_loss(cp_results, cp_inputs, name):
+def test_context_parallel_zigzag_losses_add_up_to_the_unsplit_loss(rank_results, cp_inputs, name):
     scenario = CP_SCENARIOS[name]
     config = resolve_algo_config(scenario["preset"], scenario["overrides"])
     logits = cp_inputs["logits"].clone().requires_grad_(True)
@@ -98,8 +87,9 @@ def test_context_parallel_zigzag_losses_add_up_to_the_unsplit_loss(cp_results, c
                                 config=config, ref_logprobs=cp_inputs["ref_logprobs"], entropy=entropy)
     loss.backward()
     assert 0 < metrics["clipfrac_low"] + metrics["clipfrac_high"] < 1
+    assert config.dual_clip_c is None or metrics["dual_clipfrac"] > 0
 
-    ranks = [torch.load(cp_results / f"{name}_{r}.pt") for r in range(2)]
+    ranks = [torch.load(rank_results / f"{name}_{r}.pt") for r in range(2)]
     torch.testing.assert_close(sum(r["loss"] for r in ranks), loss.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(zigzag_merge([r["grad"] for r in ranks]), logits.grad, rtol=1e-10, atol=1e-12)
     assert logits.grad.abs().sum() > 0
