@@ -64,6 +64,10 @@ class AlgoConfig:
     logprob_chunk_size: int = 512
 
     def __post_init__(self) -> None:
+        from megatron_mc.algo.presets import PRESETS  # presets.py builds on this module
+
+        _check(self.preset is None or self.preset in PRESETS, "preset", self.preset,
+               f"one of {sorted(PRESETS)} (or null)")
         _check_literals(self)
         _check(0.0 <= self.eps_clip_low < 1.0, "eps_clip_low", self.eps_clip_low, "in [0, 1)")
         _check(self.eps_clip_high >= 0.0, "eps_clip_high", self.eps_clip_high, ">= 0")

@@ -49,7 +49,7 @@ def ends_in_repeat(token_ids: torch.Tensor | Sequence[int], m: int) -> bool:
 
 def conditional_truncation_mask(response_lengths: torch.Tensor | Sequence[int], max_length: int,
                                 non_incorrect: torch.Tensor | Sequence[bool],
-                                response_token_ids: Sequence[torch.Tensor | Sequence[int]], *, rho: float,
+                                response_token_ids: Sequence[torch.Tensor | Sequence[int]], rho: float,
                                 m: int = 128, generator: torch.Generator | None = None) -> SampleMask:
     """MicroCoder-GRPO's mask (arXiv 2603.07777): sample i is masked when all four hold:
     |o_i| = L_max, non-incorrect(o_i), not repeat(o_i, m), and U(0, 1) < rho.

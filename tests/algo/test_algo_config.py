@@ -70,6 +70,11 @@ def test_wrong_literal_is_refused_from_files_and_from_code():
         AlgoConfig(advantage_estimator="ppo")
 
 
+def test_preset_field_set_directly_must_name_a_preset():
+    with pytest.raises(ValueError, match="preset must be one of"):
+        AlgoConfig(preset="microcoder")
+
+
 def test_every_preset_resolves():
     for name in PRESETS:
         assert resolve_algo_config(name, {}).preset == name
