@@ -8,9 +8,13 @@ import torch
 
 KlEstimator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-# exp of a log-ratio beyond this overflows the estimate and its gradient long before it means anything
+# exp of a log-ratio beyond +-20 overflows estimates and gradients long before it means anything
 _LOG_RATIO_LIMIT = 20.0
 _K3_LIMIT = 10.0
+
+
+def clamp_log_ratio(log_ratio: torch.Tensor) -> torch.Tensor:
+    return log_ratio.clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)
 
 
 def k1(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
@@ -28,7 +32,7 @@ def k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
 
     Clamped to [-10, 10] as verl does, so a few tokens with a huge ratio cannot dominate the loss.
     """
-    log_ratio = (ref_logprobs - logprobs).clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)
+    log_ratio = clamp_log_ratio(ref_logprobs - logprobs)
     return (log_ratio.exp() - log_ratio - 1.0).clamp(-_K3_LIMIT, _K3_LIMIT)
 
 

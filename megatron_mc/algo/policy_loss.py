@@ -16,10 +16,8 @@ import torch.distributed as dist
 from megatron_mc.algo.aggregation import AGGREGATIONS, SequenceStats
 from megatron_mc.algo.config import AlgoConfig
 from megatron_mc.algo.context_parallel import all_reduce_sum
-from megatron_mc.algo.kl import k3, kl_penalty
+from megatron_mc.algo.kl import clamp_log_ratio, k3, kl_penalty
 from megatron_mc.algo.rollout_correction import rollout_weights
-
-_LOG_RATIO_LIMIT = 20.0
 
 LogRatio = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, SequenceStats, "dist.ProcessGroup | None"],
                     torch.Tensor]
@@ -28,7 +26,7 @@ LogRatio = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, SequenceStats, "d
 def token_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor, stats: SequenceStats,
                     group: dist.ProcessGroup | None) -> torch.Tensor:
     """PPO's per-token log(pi / pi_old)."""
-    return (logprobs - old_logprobs).clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)
+    return clamp_log_ratio(logprobs - old_logprobs)
 
 
 def sequence_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor, stats: SequenceStats,
@@ -37,7 +35,7 @@ def sequence_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask:
     s_i = exp(mean_t log(pi / pi_old)) as the value sg[s_i] * pi_t / sg[pi_t], so the gradient is
     s_i * grad log pi_t and clipping acts on whole sequences."""
     token_sums = all_reduce_sum(((logprobs - old_logprobs).detach() * mask).sum(-1), group)
-    per_seq = (token_sums / stats.tokens_per_seq.clamp(min=1)).clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)
+    per_seq = clamp_log_ratio(token_sums / stats.tokens_per_seq.clamp(min=1))
     return per_seq[:, None] + logprobs - logprobs.detach()
 
 

@@ -12,8 +12,7 @@ from collections.abc import Callable
 import torch
 
 from megatron_mc.algo.config import AlgoConfig
-
-_LOG_RATIO_LIMIT = 20.0
+from megatron_mc.algo.kl import clamp_log_ratio
 
 Correction = Callable[[torch.Tensor, AlgoConfig], torch.Tensor]
 
@@ -42,5 +41,5 @@ def rollout_weights(old_logprobs: torch.Tensor, rollout_logprobs: torch.Tensor |
         raise ValueError(f"algo.rollout_correction={config.rollout_correction!r} needs the rollout log-probs; "
                          "pass rollout_logprobs (the engine's per-token log-probs) or set it to 'none'")
     with torch.no_grad():
-        log_k = (old_logprobs - rollout_logprobs).clamp(-_LOG_RATIO_LIMIT, _LOG_RATIO_LIMIT)
+        log_k = clamp_log_ratio(old_logprobs - rollout_logprobs)
         return ROLLOUT_CORRECTIONS[config.rollout_correction](log_k.exp(), config)
