@@ -23,6 +23,7 @@ STEP_PATTERN = re.compile(r"^step_(\d+)$")
 RUN_STATE_NAME = "run_state.json"
 COMPLETE_NAME = "COMPLETE"
 MODEL_SUBDIR = "model"
+HF_EXPORT_DIR = "hf"  # RUN/hf/step_000123/: HF checkpoints exported during and at the end of a run
 
 
 class ResumeError(ValueError):
@@ -84,7 +85,7 @@ def begin_checkpoint(checkpoint_root: str | Path, step: int) -> Path:
 def finish_checkpoint(folder: str | Path, state: RunState, keep_last: int) -> None:
     folder = Path(folder)
     write_atomic(folder / RUN_STATE_NAME, json.dumps(asdict(state)))
-    write_atomic(folder / COMPLETE_NAME, f"{state.step}\n")
+    mark_complete(folder, str(state.step))
     prune_checkpoints(folder.parent, keep_last)
 
 
@@ -144,3 +145,18 @@ def find_resume_checkpoint(run_dir: str | Path, resume: str,
         raise ResumeError(f"--resume {resume}: checkpoint is incomplete (no {COMPLETE_NAME} marker; the save "
                           f"was interrupted); choose an older step or 'auto'")
     return folder
+
+
+def hf_export_dir(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / HF_EXPORT_DIR / f"step_{step:06d}"
+
+
+def mark_complete(folder: str | Path, note: str = "") -> None:
+    """Write the COMPLETE marker: the driver calls it on an HF export folder once the exporter returns."""
+    write_atomic(Path(folder) / COMPLETE_NAME, f"{note}\n")
+
+
+def latest_hf_export(run_dir: str | Path) -> Path | None:
+    """The newest complete (marked) HF export of a run, or None."""
+    exports = [folder for _, folder in list_step_dirs(Path(run_dir) / HF_EXPORT_DIR) if is_complete(folder)]
+    return exports[-1] if exports else None

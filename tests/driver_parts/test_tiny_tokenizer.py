@@ -9,8 +9,8 @@ from megatron_mc.data.tiny_default import TinyModelShape, prepare_tiny_default
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return prepare_tiny_default(tmp_path_factory.mktemp("cache"))
+def tiny(tiny_default):
+    return tiny_default
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_qwen_style_chat_template(tokenizer):
     assert tokenizer.decode(ids) == text
 
 
-def test_tiny_qwen3_checkpoint_loads_and_is_cached(tiny, tokenizer, tmp_path_factory):
+def test_tiny_qwen3_checkpoint_loads_and_is_cached(tiny, tokenizer):
     model = AutoModelForCausalLM.from_pretrained(tiny.hf_dir)
     assert model.config.model_type == "qwen3"
     assert model.config.vocab_size == len(tokenizer)
