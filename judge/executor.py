@@ -57,60 +57,80 @@ class Outcome:
     cpu_s: float
 
 
-def run_in_child(
-    child_main: Callable[[], NoReturn],
-    stdin_data: bytes,
-    wall_limit_s: float,
-    output_limit: int,
-    workdir_root: str | None,
-) -> Outcome:
-    """Fork; the child wires its pipes, makes and enters `workdir_root/<pid>` when given, and calls
-    `child_main` (which must not return). The parent collects everything and leaves no process behind."""
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    ctl_r, ctl_w = os.pipe()
-    pending_input = _prefill(in_w, stdin_data)
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w)
-    for fd in (in_r, out_w, err_w, ctl_w):
-        os.close(fd)
-    try:
-        collected = _collect(pid, start + wall_limit_s, in_w, pending_input, out_r, err_r, ctl_r, output_limit)
-    finally:
-        _kill_group(pid)
-    status, usage = _reap(pid)
-    wall = time.monotonic() - start
-    if workdir_root is not None:
-        _remove_workdir(f"{workdir_root}/{pid}")
-    stdout, stderr, control, timed_out, exceeded = collected
-    return Outcome(
-        ready=control.startswith(READY),
-        timed_out=timed_out,
-        output_exceeded=exceeded,
-        exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        stdout=stdout,
-        stderr=stderr,
-        payload=control[len(READY):],
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-    )
+class Child:
+    """A forked child that has set itself up (sandbox included) and waits for its input. Forking ahead
+    lets the zygote prepare the next test's child while the judging process compares the last output."""
+
+    def __init__(self, child_main: Callable[[], NoReturn], workdir_root: str | None) -> None:
+        in_r, self.in_w = os.pipe()
+        self.out_r, out_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.ctl_r, ctl_w = os.pipe()
+        try:
+            fcntl.fcntl(self.in_w, _F_SETPIPE_SZ, _PIPE_SIZE)  # most inputs then fit in one write
+        except OSError:
+            pass
+        self.pid = os.fork()
+        if self.pid == 0:
+            _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w)
+        for fd in (in_r, out_w, err_w, ctl_w):
+            os.close(fd)
+        self.workdir = f"{workdir_root}/{self.pid}" if workdir_root is not None else None
+
+    def run(self, stdin_data: bytes, wall_limit_s: float, output_limit: int) -> Outcome:
+        """Feed the input, collect everything under the limits, then leave no process behind. The clock
+        starts here, not at the fork."""
+        start = time.monotonic()
+        pending = _prefill(self.in_w, stdin_data)
+        try:
+            collected = _collect(self.pid, start + wall_limit_s, self.in_w, pending, self.out_r, self.err_r,
+                                 self.ctl_r, output_limit)
+        finally:
+            _kill_group(self.pid)
+        status, usage = _reap(self.pid)
+        wall = time.monotonic() - start
+        self._cleanup()
+        stdout, stderr, control, timed_out, exceeded = collected
+        return Outcome(
+            ready=control.startswith(READY),
+            timed_out=timed_out,
+            output_exceeded=exceeded,
+            exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            stdout=stdout,
+            stderr=stderr,
+            payload=control[len(READY):],
+            wall_s=wall,
+            cpu_s=usage.ru_utime + usage.ru_stime,
+        )
+
+    def discard(self) -> None:
+        """Kill an unused child (its submission stopped early)."""
+        _kill_group(self.pid)
+        for fd in (self.in_w, self.out_r, self.err_r, self.ctl_r):
+            os.close(fd)
+        _reap(self.pid)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.workdir is not None:
+            _remove_workdir(self.workdir)
+
+
+def run_in_child(child_main: Callable[[], NoReturn], stdin_data: bytes, wall_limit_s: float,
+                 output_limit: int, workdir_root: str | None) -> Outcome:
+    """Fork a child that runs `child_main` (which must not return) in `workdir_root/<pid>` when given,
+    and collect what it does."""
+    return Child(child_main, workdir_root).run(stdin_data, wall_limit_s, output_limit)
 
 
 def _prefill(in_w: int, data: bytes) -> bytes:
-    """Most inputs fit the (enlarged) pipe: write them before the fork and close, so the parent's loop
-    only reads. Returns what is left to write."""
-    try:
-        fcntl.fcntl(in_w, _F_SETPIPE_SZ, _PIPE_SIZE)
-    except OSError:
-        pass
+    """Write what fits in the pipe now; close it when everything fit, so the loop below only reads.
+    Returns what is left to write."""
     os.set_blocking(in_w, False)
     try:
         written = os.write(in_w, data) if data else 0
-    except BlockingIOError:
+    except (BlockingIOError, BrokenPipeError):
         written = 0
     return data[written:]
 
@@ -227,11 +247,12 @@ def _remove_workdir(path: str) -> None:
 # ---- the child half -----------------------------------------------------------------------------------
 
 def enter_sandbox(program: "PythonProgram | NativeProgram", limits: Limits) -> NoReturn:
-    """Runs in the child: limits, user, filter, READY, then the submission."""
-    program.prepare()
+    """Runs in the child: limits, user, filter, then (input permitting) READY and the submission. All of
+    it before the input arrives except what needs the input (a function call's arguments)."""
     sandbox.apply_rlimits(limits, program.address_space(limits))
     sandbox.drop_privileges()
     program.seccomp.load()
+    program.prepare()
     os.write(_CONTROL_FD, READY)
     program.start()
 
@@ -251,6 +272,10 @@ class PythonProgram:
         self.seccomp = seccomp
         self._baseline = baseline_address_space
         self._args: list | None = None
+        # Built here in the zygote, once per submission: each child only runs the code in it.
+        self.module = types.ModuleType("__main__")
+        self.module.__dict__.update(_TYPING_NAMES)
+        self.module.__dict__["__builtins__"] = builtins
 
     def address_space(self, limits: Limits) -> int:
         # The interpreter and preloaded modules are already mapped; the limit is for the submission.
@@ -262,15 +287,13 @@ class PythonProgram:
             self._args = [json.loads(line) for line in text.split("\n") if line.strip()]
 
     def start(self) -> NoReturn:
-        module = types.ModuleType("__main__")
-        module.__dict__.update(_TYPING_NAMES)
-        module.__dict__["__builtins__"] = builtins
-        sys.modules["__main__"] = module
+        sys.modules["__main__"] = self.module
         sys.argv = ["solution.py"]
         _fresh_stdio()
-        status = _execute(self.code, module.__dict__)
+        namespace = self.module.__dict__
+        status = _execute(self.code, namespace)
         if status == 0 and self.kind == "function":
-            status = _call_function(module.__dict__, self.fn_name, self._args)
+            status = _call_function(namespace, self.fn_name, self._args)
         _flush_stdio()
         os._exit(status)
 
@@ -290,6 +313,7 @@ class NativeProgram:
 
     def prepare(self) -> None:
         os.set_inheritable(_CONTROL_FD, False)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; a C++ program expects the default
 
     def start(self) -> NoReturn:
         sandbox._libc.execve(self.path, self._argv, self._envp)

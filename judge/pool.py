@@ -1,4 +1,5 @@
-"""The judging API: a bounded pool of workers, each a thread driving its own zygote.
+"""The judging API: a bounded pool of workers, each a thread driving its own zygotes (one per flavor,
+see judge/zygote.py).
 
 Built for the RL loop: rollout code submits responses as they finish (`submit_future` from any thread,
 `await submit(...)` from any event loop), batches go through `judge_many` / `judge_iter`. Work is
@@ -25,7 +26,7 @@ from typing import Iterable, Iterator
 from judge.problem import Problem
 from judge.runner import judge_on, normalize_language, system_error
 from judge.verdict import JudgeResult
-from judge.zygote import Zygote
+from judge.zygote import Zygote, flavor_for
 
 Submission = tuple[Problem, str, str]  # (problem, code, language)
 
@@ -52,7 +53,7 @@ class JudgePool:
         self._in_flight = 0
         self._count_lock = threading.Lock()
         self._closed = False
-        self._zygotes: dict[int, Zygote] = {}
+        self._zygotes: dict[tuple[int, str], Zygote] = {}
         self._threads = [
             threading.Thread(target=self._work, args=(i,), name=f"mc-judge-worker-{i}", daemon=True)
             for i in range(self.workers)
@@ -121,22 +122,24 @@ class JudgePool:
             self._in_flight -= 1
 
     def _work(self, index: int) -> None:
-        zygote: Zygote | None = None
+        zygotes: dict[str, Zygote] = {}
         while (job := self._jobs.get()) is not None:
             if not job.future.set_running_or_notify_cancel():
                 continue
             start = time.monotonic()
+            flavor = flavor_for(normalize_language(job.language), job.code)
             try:
+                zygote = zygotes.get(flavor)
                 if zygote is None or not zygote.alive:
-                    zygote = self._zygotes[index] = Zygote()
+                    zygote = zygotes[flavor] = self._zygotes[(index, flavor)] = Zygote(flavor)
                 result = judge_on(zygote, job.problem, job.code, job.language, job.all_tests)
             except Exception as e:  # noqa: BLE001 - a judge failure is this submission's SE, not a dead worker
-                if zygote is not None:
-                    zygote.close()  # its state is unknown now; the next job starts a fresh one
-                    zygote = None
+                if flavor in zygotes:
+                    zygotes.pop(flavor).close()  # its state is unknown now; the next job starts a fresh one
+                    self._zygotes.pop((index, flavor), None)
                 result = system_error(job.problem, e, time.monotonic() - start)
             job.future.set_result(result)
-        if zygote is not None:
+        for zygote in zygotes.values():
             zygote.close()
 
 

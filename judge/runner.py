@@ -45,8 +45,8 @@ def judge_on(zygote: Zygote, problem: Problem, code: str, language: str, all_tes
     tests: list[TestResult] = []
     detail = ""  # stderr of the first failing test, for people reading results
     try:
-        for test in problem.tests:
-            outcome = zygote.run(test.input.encode(), limits.wall_limit_s)
+        for index, test in enumerate(problem.tests):
+            outcome = zygote.run(test.input.encode(), limits.wall_limit_s, index + 1 < total)
             verdict = verdict_of_run(outcome, limits.time_limit_s) or _judge_output(problem, test, outcome)
             tests.append(TestResult(verdict, outcome.wall_s))
             if verdict is not Verdict.AC and not detail:

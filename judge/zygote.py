@@ -8,8 +8,10 @@ and user files are hidden (judge/sandbox.py).
 
 Protocol: frames of a 4-byte big-endian length and a pickle, both ways (the zygote is our own code).
   ("load", language, kind, fn_name, code, limits) -> ("loaded", "ok" | "CE" | "SE", message)
-  ("run", input_bytes)                            -> ("ran", Outcome)
+  ("run", input_bytes, more_tests_follow)         -> ("ran", Outcome)
   ("unload",)                                     -> ("unloaded",)
+After answering a load, or a run that says more tests follow, the zygote forks the next test's child at
+once, so that its set-up overlaps the judging process's comparison and the next request.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from typing import Any
 import judge
 from judge import compile as cpp
 from judge import sandbox
-from judge.executor import NativeProgram, PythonProgram, enter_sandbox, run_in_child
+from judge.executor import Child, NativeProgram, PythonProgram, enter_sandbox
 from judge.sandbox import SeccompProgram, give_to_sandbox_user
 
 _HEADER = struct.Struct(">I")
@@ -48,12 +50,15 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """Handle on one zygote process. Not thread-safe: one worker thread drives one zygote."""
 
-    def __init__(self) -> None:
+    def __init__(self, flavor: str = "lean") -> None:
+        if flavor not in FLAVORS:
+            raise ValueError(f"unknown zygote flavor {flavor!r}; one of {sorted(FLAVORS)}")
+        self.flavor = flavor
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, **_SINGLE_THREADED)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", "from judge.zygote import serve; serve()"],
+            [sys.executable, "-c", f"from judge.zygote import serve; serve({flavor!r})"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -71,8 +76,8 @@ class Zygote:
         reply = self._call(("load", language, kind, fn_name, code, limits), _COMPILE_TIMEOUT_S)
         return reply[1], reply[2]
 
-    def run(self, stdin_data: bytes, wall_limit_s: float):
-        return self._call(("run", stdin_data), wall_limit_s + _REPLY_MARGIN_S)[1]
+    def run(self, stdin_data: bytes, wall_limit_s: float, more_tests_follow: bool = False):
+        return self._call(("run", stdin_data, more_tests_follow), wall_limit_s + _REPLY_MARGIN_S)[1]
 
     def unload(self) -> None:
         self._call(("unload",), _REPLY_MARGIN_S)
@@ -144,12 +149,19 @@ def _read_exactly_blocking(fd: int, size: int) -> bytes | None:
 
 # ---- the zygote process ----------------------------------------------------------------------------
 
-# Imported before the first fork so that no child pays for them.
-_PRELOAD = (
+# Imported before the first fork so that no child pays for them. Forking a process costs in proportion
+# to its memory, and numpy is the largest part: only submissions that mention it get the zygote that
+# preloaded it.
+_STDLIB = (
     "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal", "enum",
     "fractions", "functools", "heapq", "itertools", "json", "math", "numbers", "operator", "queue",
-    "random", "re", "statistics", "string", "struct", "threading", "traceback", "typing", "numpy",
+    "random", "re", "statistics", "string", "struct", "threading", "traceback", "typing",
 )
+FLAVORS = {"lean": _STDLIB, "numpy": (*_STDLIB, "numpy")}
+
+
+def flavor_for(language: str, code: str) -> str:
+    return "numpy" if language == "python" and "numpy" in code else "lean"
 
 
 class _Server:
@@ -160,6 +172,7 @@ class _Server:
         self.baseline_address_space = _address_space_in_use()
         self.program = None
         self.limits = None
+        self.spare: Child | None = None
         self.submission_dir: str | None = None
         self.loads = 0
 
@@ -170,34 +183,47 @@ class _Server:
             try:
                 code_object = compile(code, "solution.py", "exec", dont_inherit=True)
             except (SyntaxError, ValueError) as e:
-                return ("loaded", "CE", f"{type(e).__name__}: {e}")
+                return ("loaded", "CE", f"{type(e).__name__}: {e}"), None
             self.program = PythonProgram(code_object, kind, fn_name, self.python_filter,
                                          self.baseline_address_space)
-            return ("loaded", "ok", "")
+            return ("loaded", "ok", ""), self._fork_spare
         self.loads += 1
         self.submission_dir = os.path.join(self.scratch_root, f"s{self.loads}")
         os.mkdir(self.submission_dir, 0o700)
         give_to_sandbox_user(self.submission_dir)
         result = cpp.compile_cpp(code, self.submission_dir)
         if result.binary is None:
-            return ("loaded", "SE" if result.judge_failed else "CE", result.message)
+            return ("loaded", "SE" if result.judge_failed else "CE", result.message), None
         self.program = NativeProgram(result.binary)
-        return ("loaded", "ok", result.message)
+        return ("loaded", "ok", result.message), self._fork_spare
 
-    def run(self, stdin_data):
-        program, limits = self.program, self.limits
-        if program is None:
+    def run(self, stdin_data, more_tests_follow):
+        if self.program is None:
             raise RuntimeError("run before a successful load")
-        outcome = run_in_child(lambda: enter_sandbox(program, limits), stdin_data, limits.wall_limit_s,
-                               limits.output_limit_bytes, self.scratch_root)
-        return ("ran", outcome)
+        child = self.spare or self._fork_child()
+        self.spare = None
+        outcome = child.run(stdin_data, self.limits.wall_limit_s, self.limits.output_limit_bytes)
+        return ("ran", outcome), (self._fork_spare if more_tests_follow else None)
 
     def unload(self):
+        self._discard_spare()
         self.program = None
         if self.submission_dir is not None:
             shutil.rmtree(self.submission_dir, ignore_errors=True)
             self.submission_dir = None
-        return ("unloaded",)
+        return ("unloaded",), None
+
+    def _fork_child(self) -> Child:
+        program, limits = self.program, self.limits
+        return Child(lambda: enter_sandbox(program, limits), self.scratch_root)
+
+    def _fork_spare(self) -> None:
+        self.spare = self._fork_child()
+
+    def _discard_spare(self) -> None:
+        if self.spare is not None:
+            self.spare.discard()
+            self.spare = None
 
 
 def _address_space_in_use() -> int:
@@ -229,8 +255,8 @@ def _private_scratch() -> tuple[str, list[str]]:
     return root, hidden
 
 
-def serve() -> None:
-    for name in _PRELOAD:
+def serve(flavor: str) -> None:
+    for name in FLAVORS[flavor]:
         importlib.import_module(name)
     requests, replies = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
@@ -245,7 +271,10 @@ def serve() -> None:
     _write_frame(replies, ("ready", {"pid": os.getpid(), "hidden": hidden, "scratch": scratch_root}))
     try:
         while (message := _read_frame(requests)) is not None:
-            _write_frame(replies, handlers[message[0]](*message[1:]))
+            reply, after_reply = handlers[message[0]](*message[1:])
+            _write_frame(replies, reply)
+            if after_reply is not None:
+                after_reply()
     finally:
         server.unload()
         shutil.rmtree(scratch_root, ignore_errors=True)
