@@ -19,6 +19,8 @@ def sglang_router_command(worker_urls: list[str], host: str, port: int) -> list[
         "sglang_router.launch_router", "--worker-urls", *worker_urls, "--host", host, "--port", str(port),
         "--policy", "round_robin", "--retry-max-retries", "10", "--health-check-interval-secs", "1",
         "--health-failure-threshold", "1", "--log-level", "warn",
+        # Its metrics exporter binds a fixed default port; two routers on one host would collide there.
+        "--prometheus-host", host, "--prometheus-port", str(free_port(host)),
     )
 
 

@@ -115,37 +115,42 @@ def test_our_balancer_serves_the_same_engines(fleet, tiny_model_dir, tmp_path):
     assert sum(served) == 6 and min(served) > 0, f"the balancer did not use both engines: {served}"
 
 
-def test_killing_an_engine_mid_batch_loses_no_sample_and_repeats_none(fleet, tiny_model_dir):
-    victim = fleet.info()[0]
+@pytest.mark.parametrize("router_kind, victim_index", [("sglang_router", 0), ("least_outstanding", 1)])
+def test_killing_an_engine_mid_batch_loses_no_sample_and_repeats_none(fleet, tiny_model_dir, tmp_path, router_kind,
+                                                                       victim_index):
+    victim = fleet.info()[victim_index]
     cfg = RolloutConfig(**{**fleet.cfg.__dict__, "max_new_tokens": 64})
+    router = Router.start(fleet.engine_urls, router_kind, tmp_path)
 
     async def kill_when_busy():
         async with SGLangClient(victim["url"]) as client:
             for _ in range(600):
-                info = await client.get("/get_server_info")
-                if info["running"] > 0:
+                if (await client.get("/get_server_info"))["running"] > 0:
                     break
                 await asyncio.sleep(0.05)
             else:
-                pytest.fail("engine 0 never got work to be killed in the middle of")
+                pytest.fail(f"engine {victim_index} never got work to be killed in the middle of")
         os.kill(victim["pid"], signal.SIGKILL)
 
-    batch, _ = run_batch(cfg, fleet.url, tiny_model_dir, num_groups=6, during=kill_when_busy)
+    try:
+        batch, _ = run_batch(cfg, router.url, tiny_model_dir, num_groups=6, during=kill_when_busy)
+    finally:
+        router.stop()
     assert_complete(batch, 6, cfg.group_size)
 
     deadline = time.monotonic() + 120
-    while not (restarted_and_healthy(fleet, victim)) and time.monotonic() < deadline:
+    while not restarted_and_healthy(fleet, victim_index, victim["pid"]) and time.monotonic() < deadline:
         time.sleep(0.5)
-    info = fleet.info()[0]
+    info = fleet.info()[victim_index]
     assert info["restarts"] == 1 and info["pid"] != victim["pid"] and info["failed"] is None
     assert served_per_engine([info["url"]]) == [0], "the restarted engine is a fresh process on the same URL"
 
 
-def restarted_and_healthy(fleet, victim) -> bool:
-    info = fleet.info()[0]
+def restarted_and_healthy(fleet, index: int, old_pid: int) -> bool:
+    info = fleet.info()[index]
 
     async def healthy():
         async with SGLangClient(info["url"]) as client:
             return await client.health()
 
-    return info["pid"] != victim["pid"] and asyncio.run(healthy())
+    return info["pid"] != old_pid and asyncio.run(healthy())
