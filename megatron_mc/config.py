@@ -161,9 +161,11 @@ class ClusterConfig:
     gpus_per_node: int = 8  # on a CPU machine: train ranks per node
     engine_gpus: int = 0  # disaggregate only: GPUs given to the engines, taken from the last nodes
     ray_address: Optional[str] = None  # None starts a local Ray; "auto" joins the running cluster
+    gpu_memory_gib: float = 80.0  # per GPU, for the --dry-run memory plan (H100 80, H20 96, H200 141)
 
     def __post_init__(self) -> None:
-        _positive("cluster", num_nodes=self.num_nodes, gpus_per_node=self.gpus_per_node)
+        _positive("cluster", num_nodes=self.num_nodes, gpus_per_node=self.gpus_per_node,
+                  gpu_memory_gib=self.gpu_memory_gib)
         total = self.num_nodes * self.gpus_per_node
         if self.mode == "colocate" and self.engine_gpus:
             raise ValueError("cluster.engine_gpus must be 0 in colocate mode (engines share every GPU); "

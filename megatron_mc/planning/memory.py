@@ -14,8 +14,10 @@ Train rank (the most loaded pipeline stage):
   logits      fp32 logits and their gradient for one micro batch, vocab split over tp
 Engine GPU:
   weights     all params in bf16 / engine tp
-  kv cache    2 (K, V) x layers x kv heads on the GPU x head_dim x 2 bytes per token, for every sequence of
-              one RL step in flight at full length (prompt + max_new_tokens), spread over the engines
+  kv_cache    SGLang reserves rollout.mem_fraction_static of the GPU for weights and KV cache; the KV pool
+              is what remains after the weights. A token costs 2 (K, V) x layers x kv heads on the GPU x
+              head_dim x 2 bytes; the plan also says how many full-length sequences (prompt +
+              max_new_tokens) fit at once, against how many one RL step sends to each engine.
 """
 from __future__ import annotations
 
@@ -50,6 +52,12 @@ class EngineLayout:
     num_engines: int
     sequences_per_step: int  # train_batch_size x samples per prompt
     max_sequence_tokens: int  # max prompt tokens + max_new_tokens
+    mem_fraction_static: float
+    gpu_memory_bytes: float
+
+    @property
+    def sequences_per_engine(self) -> int:
+        return math.ceil(self.sequences_per_step / self.num_engines)
 
 
 def layer_params(shape: ModelShape) -> tuple[int, int]:
@@ -109,8 +117,11 @@ def kv_bytes_per_token(shape: ModelShape, engine_tp: int) -> int:
 
 
 def engine_memory(shape: ModelShape, layout: EngineLayout) -> dict[str, float]:
-    sequences = math.ceil(layout.sequences_per_step / layout.num_engines)
-    return {
-        "weights": total_params(shape) * 2 / layout.tp,
-        "kv_cache": sequences * layout.max_sequence_tokens * kv_bytes_per_token(shape, layout.tp),
-    }
+    weights = total_params(shape) * 2 / layout.tp
+    return {"weights": weights, "kv_cache": layout.mem_fraction_static * layout.gpu_memory_bytes - weights}
+
+
+def full_length_sequences_that_fit(shape: ModelShape, layout: EngineLayout, kv_pool: float) -> int:
+    """Sequences of maximum length one engine holds at once (the rest queue)."""
+    per_sequence = layout.max_sequence_tokens * kv_bytes_per_token(shape, layout.tp) * layout.tp
+    return max(0, int(kv_pool * layout.tp // per_sequence))

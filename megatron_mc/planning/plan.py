@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from megatron_mc.config import RunConfig
-from megatron_mc.planning.memory import GIB, EngineLayout, TrainLayout, engine_memory, total_params, train_memory
+from megatron_mc.planning.memory import (GIB, EngineLayout, TrainLayout, engine_memory, full_length_sequences_that_fit,
+                                         total_params, train_memory)
 from megatron_mc.planning.model_shape import ModelShape, load_model_shape
 from megatron_mc.planning.placement import Placement, place
 
@@ -51,7 +52,9 @@ def make_plan(cfg: RunConfig, shape: ModelShape | None = None) -> Plan:
                         dtype=cfg.model.dtype)
     engine = EngineLayout(tp=cfg.rollout.tp_size, num_engines=cfg.rollout.num_engines,
                           sequences_per_step=cfg.train.train_batch_size * cfg.train.n_samples_per_prompt,
-                          max_sequence_tokens=cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens)
+                          max_sequence_tokens=cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens,
+                          mem_fraction_static=cfg.rollout.mem_fraction_static,
+                          gpu_memory_bytes=cluster.gpu_memory_gib * GIB)
     return Plan(placement, train, engine, shape, train_memory(shape, train), engine_memory(shape, engine))
 
 
@@ -67,11 +70,19 @@ def format_plan(plan: Plan) -> str:
              f"sequence parallel {'on' if t.sequence_parallel else 'off'}, recompute {t.recompute}",
              "", f"{'node':>4}  {'gpu':>3}  role"]
     lines += [f"{node:>4}  {gpu:>3}  {role}" for node, gpu, role in plan.placement.rows()]
-    lines += ["", f"per-GPU memory estimate (GiB), {t.micro_batch_tokens} tokens per micro batch, "
-                  f"{e.sequences_per_step} sequences of <= {e.max_sequence_tokens} tokens per step"]
+    lines += ["", f"per-GPU memory estimate (GiB) on {e.gpu_memory_bytes / GIB:.0f} GiB GPUs, "
+                  f"{t.micro_batch_tokens} tokens per micro batch"]
     for title, rows, total in (("train rank", plan.train_bytes, plan.train_total),
                                ("engine", plan.engine_bytes, plan.engine_total)):
         lines += [f"  {title}"] + [f"    {name:<12}{value / GIB:>9.2f}" for name, value in rows.items()]
         lines.append(f"    {'total':<12}{total / GIB:>9.2f}")
     lines.append(f"  peak per GPU ({plan.placement.mode}): {plan.peak / GIB:.2f} GiB")
+    fit = full_length_sequences_that_fit(plan.shape, e, plan.engine_bytes["kv_cache"])
+    lines.append(f"  each engine holds {fit} sequences of {e.max_sequence_tokens} tokens at once; "
+                 f"a step sends it {e.sequences_per_engine}")
+    if plan.engine_bytes["kv_cache"] <= 0:
+        lines.append("  WARNING: the engine weights do not fit in rollout.mem_fraction_static of the GPU")
+    if plan.peak > e.gpu_memory_bytes:
+        lines.append(f"  WARNING: the peak exceeds the {e.gpu_memory_bytes / GIB:.0f} GiB of a GPU "
+                     f"(cluster.gpu_memory_gib); shard more, recompute, or lower the micro batch tokens")
     return "\n".join(lines)

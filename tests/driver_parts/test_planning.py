@@ -5,7 +5,7 @@ import pytest
 
 from megatron_mc.config import config_from_dict
 from megatron_mc.planning.cli import main
-from megatron_mc.planning.memory import kv_bytes_per_token, layer_params, total_params
+from megatron_mc.planning.memory import GIB, kv_bytes_per_token, layer_params, total_params
 from megatron_mc.planning.model_shape import ModelShape, load_model_shape
 from megatron_mc.planning.plan import format_plan, make_plan
 from megatron_mc.planning.placement import place
@@ -17,11 +17,11 @@ LAYER = 12288 + 160 + 24576
 
 
 def _cfg(**sections):
-    base = {"cluster": {"num_nodes": 2, "gpus_per_node": 4},
+    base = {"cluster": {"num_nodes": 2, "gpus_per_node": 4, "gpu_memory_gib": 0.01},
             "parallel": {"tp": 2, "pp": 2, "distributed_optimizer": True},
             "train": {"train_batch_size": 16, "mini_batch_size": 8, "n_samples_per_prompt": 4,
                       "micro_batch_tokens": 1024},
-            "rollout": {"num_engines": 4, "tp_size": 2, "max_new_tokens": 256},
+            "rollout": {"num_engines": 4, "tp_size": 2, "max_new_tokens": 256, "mem_fraction_static": 0.5},
             "data": {"max_prompt_tokens": 256}, "model": {"dtype": "bfloat16"}}
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}
@@ -44,10 +44,17 @@ def test_colocated_memory_by_hand():
         "activations": 1024 * 64 * (10 + 24 / 2) * 4,
         "logits": 1024 * 1000 / 2 * 8,
     })
-    assert kv_bytes_per_token(SMALL, 2) == 2 * 4 * 1 * 16 * 2
-    assert plan.engine_bytes == pytest.approx({"weights": total_params(SMALL) * 2 / 2,
-                                               "kv_cache": (64 / 4) * 512 * 256})
-    assert plan.peak == pytest.approx(plan.train_total)
+    assert kv_bytes_per_token(SMALL, 2) == 2 * 4 * 1 * 16 * 2  # one of the 2 kv heads per GPU
+    weights = total_params(SMALL) * 2 / 2
+    pool = 0.5 * 0.01 * GIB - weights
+    assert plan.engine_bytes == pytest.approx({"weights": weights, "kv_cache": pool})
+    assert plan.peak == pytest.approx(plan.train_total)  # 10.2 MiB of training > 1.6 MiB resident + 5.1 MiB engine
+    table = format_plan(plan)
+    # 512-token sequences at 256 bytes per token per GPU, over 2 GPUs
+    assert f"each engine holds {int(pool * 2 // (512 * 256 * 2))} sequences of 512 tokens at once; " \
+           "a step sends it 16" in table
+    assert "WARNING" not in table
+    assert "WARNING: the peak exceeds" in format_plan(make_plan(_cfg(cluster={"gpu_memory_gib": 0.005}), SMALL))
 
 
 def test_recompute_sequence_parallel_and_plain_optimizer():
