@@ -5,9 +5,11 @@ run the Python harness or exec the compiled binary).
 It runs inside the zygote (judge/zygote.py), a single-threaded process, so fork is safe and cheap.
 Expected outputs never come here: the child only ever sees the test input.
 
-Child file descriptors: 0 stdin, 1 stdout, 2 stderr (pipes) and 3, the control pipe. The child writes
-READY on it once the sandbox is in place; anything before READY that goes wrong is a sandbox error (SE),
-anything after it is the submission's doing. Function-call results travel on the control pipe too.
+Child file descriptors: 0 stdin, 1 stdout, 2 stderr (pipes), 3 the control pipe and 4 the go pipe. A
+child is forked ahead of its test, sets up its sandbox, then waits for GO on fd 4, so no submission code
+runs before its test starts. It writes READY on fd 3 just before running the submission: anything that
+goes wrong before READY is a sandbox error (SE), anything after it is the submission's doing.
+Function-call results travel on the control pipe too.
 """
 from __future__ import annotations
 
@@ -32,9 +34,11 @@ from judge import sandbox
 from judge.sandbox import Limits, SeccompProgram
 
 READY = b"R"
+GO = b"G"
 EXIT_MEMORY = 203  # the harness's exit code for MemoryError; forging it can only turn RE into MLE
 EXIT_SETUP = 212
 _CONTROL_FD = 3
+_GO_FD = 4
 _STDERR_KEEP = 8192
 _CHUNK = 1 << 16
 _PIPE_SIZE = 1 << 20
@@ -58,37 +62,45 @@ class Outcome:
 
 
 class Child:
-    """A forked child that has set itself up (sandbox included) and waits for its input. Forking ahead
-    lets the zygote prepare the next test's child while the judging process compares the last output."""
+    """A forked child that sets itself up (sandbox included) and waits for its input. Forking ahead lets
+    the next test's child set itself up on another core while this test runs."""
 
     def __init__(self, child_main: Callable[[], NoReturn], workdir_root: str | None) -> None:
         in_r, self.in_w = os.pipe()
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
         self.ctl_r, ctl_w = os.pipe()
+        go_r, self.go_w = os.pipe()
         try:
             fcntl.fcntl(self.in_w, _F_SETPIPE_SZ, _PIPE_SIZE)  # most inputs then fit in one write
         except OSError:
             pass
         self.pid = os.fork()
         if self.pid == 0:
-            _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w)
-        for fd in (in_r, out_w, err_w, ctl_w):
+            _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w, go_r)
+        for fd in (in_r, out_w, err_w, ctl_w, go_r):
             os.close(fd)
         self.workdir = f"{workdir_root}/{self.pid}" if workdir_root is not None else None
 
-    def run(self, stdin_data: bytes, wall_limit_s: float, output_limit: int) -> Outcome:
-        """Feed the input, collect everything under the limits, then leave no process behind. The clock
-        starts here, not at the fork."""
-        start = time.monotonic()
-        pending = _prefill(self.in_w, stdin_data)
+    def start(self, stdin_data: bytes) -> None:
+        """Hand the child its input: the test starts now (the clock too), not at the fork."""
+        self.started = time.monotonic()
+        self.pending = _prefill(self.in_w, stdin_data)
         try:
-            collected = _collect(self.pid, start + wall_limit_s, self.in_w, pending, self.out_r, self.err_r,
-                                 self.ctl_r, output_limit)
+            os.write(self.go_w, GO)
+        except BrokenPipeError:
+            pass  # the child is already gone; finish() reports how it ended
+        os.close(self.go_w)
+
+    def finish(self, wall_limit_s: float, output_limit: int) -> Outcome:
+        """Collect everything under the limits, then leave no process behind."""
+        try:
+            collected = _collect(self.pid, self.started + wall_limit_s, self.in_w, self.pending, self.out_r,
+                                 self.err_r, self.ctl_r, output_limit)
         finally:
             _kill_group(self.pid)
         status, usage = _reap(self.pid)
-        wall = time.monotonic() - start
+        wall = time.monotonic() - self.started
         self._cleanup()
         stdout, stderr, control, timed_out, exceeded = collected
         return Outcome(
@@ -107,7 +119,7 @@ class Child:
     def discard(self) -> None:
         """Kill an unused child (its submission stopped early)."""
         _kill_group(self.pid)
-        for fd in (self.in_w, self.out_r, self.err_r, self.ctl_r):
+        for fd in (self.in_w, self.out_r, self.err_r, self.ctl_r, self.go_w):
             os.close(fd)
         _reap(self.pid)
         self._cleanup()
@@ -121,7 +133,9 @@ def run_in_child(child_main: Callable[[], NoReturn], stdin_data: bytes, wall_lim
                  output_limit: int, workdir_root: str | None) -> Outcome:
     """Fork a child that runs `child_main` (which must not return) in `workdir_root/<pid>` when given,
     and collect what it does."""
-    return Child(child_main, workdir_root).run(stdin_data, wall_limit_s, output_limit)
+    child = Child(child_main, workdir_root)
+    child.start(stdin_data)
+    return child.finish(wall_limit_s, output_limit)
 
 
 def _prefill(in_w: int, data: bytes) -> bytes:
@@ -135,14 +149,15 @@ def _prefill(in_w: int, data: bytes) -> bytes:
     return data[written:]
 
 
-def _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w) -> NoReturn:
+def _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w, go_r) -> NoReturn:
     try:
         os.setsid()
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.dup2(ctl_w, _CONTROL_FD)
-        os.closerange(_CONTROL_FD + 1, 1 << 16)
+        os.dup2(go_r, _GO_FD)
+        os.closerange(_GO_FD + 1, 1 << 16)
         if workdir_root is not None:
             workdir = f"{workdir_root}/{os.getpid()}"
             os.mkdir(workdir, 0o700)
@@ -224,10 +239,11 @@ def _kill_group(pid: int) -> None:
 
 def _reap(pid: int):
     _, status, usage = os.wait4(pid, 0)
-    # The zygote is a subreaper: anything the child left behind (it cannot fork, but be certain) is ours.
+    # The zygote is a subreaper: anything the child left behind in its process group (it cannot fork,
+    # but be certain) is ours to reap. Only that group: the next test's child is ours too.
     while True:
         try:
-            other, _ = os.waitpid(-1, os.WNOHANG)
+            other, _ = os.waitpid(-pid, os.WNOHANG)
         except ChildProcessError:
             break
         if other == 0:
@@ -252,6 +268,9 @@ def enter_sandbox(program: "PythonProgram | NativeProgram", limits: Limits) -> N
     sandbox.apply_rlimits(limits, program.address_space(limits))
     sandbox.drop_privileges()
     program.seccomp.load()
+    if os.read(_GO_FD, 1) != GO:
+        os._exit(EXIT_SETUP)  # discarded: its submission stopped before this test
+    os.close(_GO_FD)
     program.prepare()
     os.write(_CONTROL_FD, READY)
     program.start()

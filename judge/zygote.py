@@ -10,8 +10,8 @@ Protocol: frames of a 4-byte big-endian length and a pickle, both ways (the zygo
   ("load", language, kind, fn_name, code, limits) -> ("loaded", "ok" | "CE" | "SE", message)
   ("run", input_bytes, more_tests_follow)         -> ("ran", Outcome)
   ("unload",)                                     -> ("unloaded",)
-After answering a load, or a run that says more tests follow, the zygote forks the next test's child at
-once, so that its set-up overlaps the judging process's comparison and the next request.
+The zygote keeps one child ahead: forked after a load is answered, and during each test that says more
+tests follow, so that the next child sets itself up (fork, limits, filter) while this test runs.
 """
 from __future__ import annotations
 
@@ -201,9 +201,11 @@ class _Server:
         if self.program is None:
             raise RuntimeError("run before a successful load")
         child = self.spare or self._fork_child()
-        self.spare = None
-        outcome = child.run(stdin_data, self.limits.wall_limit_s, self.limits.output_limit_bytes)
-        return ("ran", outcome), (self._fork_spare if more_tests_follow else None)
+        child.start(stdin_data)
+        # Fork the next test's child while this one runs: its set-up then overlaps this test.
+        self.spare = self._fork_child() if more_tests_follow else None
+        outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes)
+        return ("ran", outcome), None
 
     def unload(self):
         self._discard_spare()
