@@ -6,7 +6,9 @@ from megatron_mc.data import tiny_tasks
 
 
 def test_reference_solutions_are_accepted_and_wrong_ones_are_not():
-    problems = tiny_tasks.make_problems("train") + tiny_tasks.make_problems("held_out")
+    # phrasings of one (template, parameter) share the reference code; alternate them to halve the work
+    problems = [p for p in tiny_tasks.make_problems("train") + tiny_tasks.make_problems("held_out")
+                if p.id.endswith(f"/v{p.metadata['param'] % 2}")]
     with JudgePool(workers=2) as pool:
         submissions = []
         for problem in problems:
