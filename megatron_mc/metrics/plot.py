@@ -14,15 +14,15 @@ from typing import Any
 from megatron_mc.metrics.sinks import numeric_items, read_metrics
 
 PANELS: dict[str, list[str]] = {
-    "reward": ["*reward*"],
+    "reward": ["*reward_mean*"],
     "pass_rate": ["*pass_rate*", "*pass@*"],
-    "response_length": ["*response_length*"],
-    "entropy": ["*entropy*"],
-    "clip_fraction": ["*clip_frac*"],
+    "response_length": ["*response_len*"],
+    "entropy": ["*/entropy", "entropy"],
+    "clip_fraction": ["*clipfrac*", "*clip_frac*"],
     "temperature": ["*temperature*"],
-    "masked_truncated": ["*masked_frac*", "*truncated_frac*"],
+    "masked_truncated": ["*masked_fraction*", "*truncation_ratio*", "*truncated_frac*"],
     "logprob_diff": ["*logprob_diff*"],
-    "diversity": ["*diversity*"],
+    "diversity": ["*diversity*", "*distinct_n*", "*self_similarity*"],
     "step_time": ["time/*"],
 }
 

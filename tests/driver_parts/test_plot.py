@@ -7,10 +7,12 @@ from megatron_mc.metrics.plot import main, series
 def _run_dir(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
+    # the names rollout's RolloutManager and algo's policy loss log
     rows = [{"step": s, "time": 0.0, "rollout/reward_mean": 0.1 * s, "rollout/pass_rate": 0.05 * s,
-             "rollout/response_length_mean": 100 + s, "train/entropy": 1.0 / s, "train/clip_frac_high": 0.01,
-             "rollout/temperature": 1.0 if s < 5 else 1.1, "algo/masked_frac": 0.02,
-             "rollout/truncated_frac": 0.1, "train/logprob_diff_abs_mean": 0.001, "time/rollout": 3.0}
+             "rollout/response_len_mean": 100 + s, "train/entropy": 1.0 / s, "train/clipfrac_high": 0.01,
+             "rollout/temperature": 1.0 if s < 5 else 1.1, "train/masked_fraction": 0.02,
+             "rollout/truncation_ratio": 0.1, "train/train_rollout_logprob_diff": 0.001,
+             "rollout/distinct_n": 0.5, "time/rollout": 3.0}
             for s in range(1, 9)]
     rows.append({"step": 8, "rollout/reward_mean": 0.95})  # a step redone after a resume: last one wins
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -28,7 +30,7 @@ def test_mc_plot_writes_pngs(tmp_path, capsys):
     names = sorted(p.name for p in (run / "plots").iterdir())
     assert names == sorted(f"{n}.png" for n in ("reward", "pass_rate", "response_length", "entropy",
                                                   "clip_fraction", "temperature", "masked_truncated",
-                                                  "logprob_diff", "step_time"))
+                                                  "logprob_diff", "diversity", "step_time"))
     png = (run / "plots" / "reward.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert str(run / "plots" / "reward.png") in capsys.readouterr().out
