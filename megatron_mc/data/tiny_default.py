@@ -22,7 +22,12 @@ from transformers import PreTrainedTokenizerBase, Qwen3Config, Qwen3ForCausalLM
 from megatron_mc.data import tiny_tasks
 from megatron_mc.data.tiny_tokenizer import build_tiny_tokenizer
 
-DEFAULT_CACHE = Path(os.environ.get("MEGATRON_MC_CACHE", "~/.cache/megatron-mc")).expanduser() / "tiny_default"
+CACHE_ENV = "MEGATRON_MC_CACHE"
+
+
+def default_cache_root() -> Path:
+    """$MEGATRON_MC_CACHE/tiny_default (default ~/.cache/megatron-mc/tiny_default)."""
+    return Path(os.environ.get(CACHE_ENV, "~/.cache/megatron-mc")).expanduser() / "tiny_default"
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,9 @@ def _cache_key(vocab_size: int, shape: TinyModelShape) -> str:
     return digest.hexdigest()[:16]
 
 
-def prepare_tiny_default(cache_root: str | Path = DEFAULT_CACHE, vocab_size: int = 1024,
+def prepare_tiny_default(cache_root: str | Path | None = None, vocab_size: int = 1024,
                          shape: TinyModelShape = TinyModelShape()) -> TinyDefault:
-    cache_root = Path(cache_root).expanduser()
+    cache_root = Path(cache_root).expanduser() if cache_root else default_cache_root()
     root = cache_root / _cache_key(vocab_size, shape)
     paths = TinyDefault(root, root / "hf", root / "train.jsonl", root / "held_out.jsonl")
     if root.is_dir():

@@ -6,4 +6,4 @@ from megatron_mc.data.tiny_default import prepare_tiny_default
 
 @pytest.fixture(scope="session")
 def tiny_default(tmp_path_factory):
-    return prepare_tiny_default(tmp_path_factory.mktemp("tiny_cache"))
+    return prepare_tiny_default(tmp_path_factory.mktemp("mc_cache") / "tiny_default")

@@ -1,0 +1,51 @@
+"""Where a run's problems and starting model come from, chosen by data.source in one place.
+
+  tiny_tasks  the embedded default: tasks, tokenizer and tiny Qwen3 built and cached by
+              tiny_default.prepare_tiny_default; evaluation on the held-out split unless eval.problems_file
+              is set; model.hf_dir, when set, replaces the random-init model (e.g. a warm-started one)
+  file        data.train_problems (judge.loaders format data.format) and model.hf_dir, both required
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from judge.loaders import load_problems
+from judge.problem import Problem
+from megatron_mc.config import RunConfig
+from megatron_mc.data.tiny_default import prepare_tiny_default
+
+
+@dataclass(frozen=True)
+class RunData:
+    train: list[Problem]
+    eval: list[Problem]  # empty: no evaluation
+    hf_dir: Path  # the model the run starts from
+
+
+def _eval_problems(cfg: RunConfig, default: list[Problem]) -> list[Problem]:
+    if cfg.eval.problems_file:
+        return load_problems(cfg.eval.problems_file, cfg.eval.format)
+    return default
+
+
+def _tiny_tasks(cfg: RunConfig) -> RunData:
+    tiny = prepare_tiny_default()
+    return RunData(train=load_problems(tiny.train_problems),
+                   eval=_eval_problems(cfg, load_problems(tiny.held_out_problems)),
+                   hf_dir=Path(cfg.model.hf_dir) if cfg.model.hf_dir else tiny.hf_dir)
+
+
+def _file(cfg: RunConfig) -> RunData:
+    if not cfg.model.hf_dir:
+        raise ValueError("model.hf_dir is required when data.source is 'file': the HF checkpoint to start from")
+    return RunData(train=load_problems(cfg.data.train_problems, cfg.data.format), eval=_eval_problems(cfg, []),
+                   hf_dir=Path(cfg.model.hf_dir))
+
+
+SOURCES: dict[str, Callable[[RunConfig], RunData]] = {"tiny_tasks": _tiny_tasks, "file": _file}
+
+
+def load_run_data(cfg: RunConfig) -> RunData:
+    return SOURCES[cfg.data.source](cfg)
