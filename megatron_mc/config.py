@@ -2,7 +2,9 @@
 
 Sections owned elsewhere are imported, never redefined here: `model`, `parallel`, `rollout`, `algo`.
 The `algo` section is written as a preset plus key-by-key overrides (`algo: {preset: microcoder_grpo,
-eps_high: 0.28}`) and resolved through megatron_mc.algo.config.resolve_algo_config.
+eps_clip_high: 0.3}`) and resolved through megatron_mc.algo's algo_config_from_section. Two rollout keys
+repeat run-level ones and follow them unless set: rollout.group_size (train.n_samples_per_prompt) and
+rollout.placement (cluster.mode).
 
 The loader is megatron_mc.typed_config (unknown keys and bad values name the key and the nearest valid
 one); this module adds the run's own sections, the override syntax and the resolved-config file.
@@ -10,6 +12,7 @@ one); this module adds the run's own sections, the override syntax and the resol
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import datetime
 from dataclasses import dataclass, field
@@ -23,8 +26,8 @@ from megatron_mc.algo import AlgoConfig, algo_config_from_section
 from megatron_mc.models.config import ModelConfig
 from megatron_mc.parallel.config import ParallelConfig
 from megatron_mc.run_state import write_atomic
-from rollout.config import RolloutConfig
 from megatron_mc.typed_config import ConfigError, from_dict, set_by_path, to_dict
+from rollout.config import RolloutConfig
 
 RESOLVED_CONFIG_NAME = "config.yaml"
 
@@ -217,7 +220,7 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = (),
                      where: str = "") -> RunConfig:
-    data = dict(data or {})
+    data = copy.deepcopy(data or {})
     for item in overrides:
         path, value = parse_override(item)
         set_by_path(data, path, value, valid=RunConfig)
