@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 import types
 import typing
 from dataclasses import dataclass
@@ -421,8 +422,6 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _print_traceback() -> None:
-    import traceback
-
     _safe(traceback.print_exc)
 
 
