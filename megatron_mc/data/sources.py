@@ -30,18 +30,26 @@ def _eval_problems(cfg: RunConfig, default: list[Problem]) -> list[Problem]:
     return default
 
 
+def model_dir(cfg: RunConfig) -> Path:
+    """The HF checkpoint the run starts from: model.hf_dir, else the tiny default's for data.source tiny_tasks."""
+    if cfg.model.hf_dir:
+        return Path(cfg.model.hf_dir)
+    if cfg.data.source == "tiny_tasks":
+        return prepare_tiny_default().hf_dir
+    raise ValueError(f"model.hf_dir is required when data.source is {cfg.data.source!r}: "
+                     "the HF checkpoint to start from")
+
+
 def _tiny_tasks(cfg: RunConfig) -> RunData:
     tiny = prepare_tiny_default()
     return RunData(train=load_problems(tiny.train_problems),
-                   eval=_eval_problems(cfg, load_problems(tiny.held_out_problems)),
-                   hf_dir=Path(cfg.model.hf_dir) if cfg.model.hf_dir else tiny.hf_dir)
+                   eval=_eval_problems(cfg, load_problems(tiny.held_out_problems)), hf_dir=model_dir(cfg))
 
 
 def _file(cfg: RunConfig) -> RunData:
-    if not cfg.model.hf_dir:
-        raise ValueError("model.hf_dir is required when data.source is 'file': the HF checkpoint to start from")
+    start = model_dir(cfg)  # before reading the (possibly large) problem files
     return RunData(train=load_problems(cfg.data.train_problems, cfg.data.format), eval=_eval_problems(cfg, []),
-                   hf_dir=Path(cfg.model.hf_dir))
+                   hf_dir=start)
 
 
 SOURCES: dict[str, Callable[[RunConfig], RunData]] = {"tiny_tasks": _tiny_tasks, "file": _file}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from megatron_mc.config import RunConfig
+from megatron_mc.data.sources import model_dir
 from megatron_mc.planning.memory import (GIB, EngineLayout, TrainLayout, engine_memory, full_length_sequences_that_fit,
                                          total_params, train_memory)
 from megatron_mc.planning.model_shape import ModelShape, load_model_shape
@@ -38,7 +39,7 @@ class Plan:
 
 
 def make_plan(cfg: RunConfig, shape: ModelShape | None = None) -> Plan:
-    shape = shape or load_model_shape(cfg.model.hf_dir)
+    shape = shape or load_model_shape(model_dir(cfg))
     par, cluster = cfg.parallel, cfg.cluster
     world = cluster.train_gpus
     dp = par.dp(world)

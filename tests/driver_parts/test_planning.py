@@ -1,9 +1,11 @@
 """The dry-run plan against hand-computed figures for a small model on 8 GPUs."""
 import json
+from pathlib import Path
 
 import pytest
 
 from megatron_mc.config import config_from_dict
+from megatron_mc.data.tiny_default import CACHE_ENV
 from megatron_mc.planning.cli import main
 from megatron_mc.planning.memory import GIB, kv_bytes_per_token, layer_params, total_params
 from megatron_mc.planning.model_shape import ModelShape, load_model_shape
@@ -109,3 +111,11 @@ def test_mc_plan_cli(tmp_path, capsys):
     assert "dp=4" in out and "peak per GPU (colocate)" in out
     assert main(["--config", str(tmp_path / "run.yaml"), "--set", "parallel.tp=3"]) == 2
     assert "not divisible by tp*pp*cp" in capsys.readouterr().err
+
+
+def test_tiny_default_plans_from_its_cached_checkpoint(tiny_default, monkeypatch, capsys):
+    monkeypatch.setenv(CACHE_ENV, str(tiny_default.root.parent.parent))
+    config = Path(__file__).resolve().parents[2] / "examples" / "configs" / "tiny_cpu.yaml"
+    assert main(["--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "2 layers, hidden 128" in out and "dp=2" in out
