@@ -37,3 +37,8 @@ def test_cpp_threads_work_but_process_creation_does_not(judge_pool):
     shell = ("#include <cstdlib>\n#include <cstdio>\nint main() { long long a, b; if (scanf(\"%lld %lld\", &a, &b) != 2) return 1;\n"
              "if (std::system(\"true\") != 0) return 7; printf(\"%lld\\n\", a + b); }\n")
     assert judge_pool.judge(stdio_problem(SUM_TESTS), shell, "cpp").verdict is Verdict.RE
+    # The filter lets the zygote's child exec the binary once; the binary itself cannot exec (echo would
+    # print the right answer to the first test).
+    reexec = "#include <unistd.h>\nint main() { execl(\"/bin/echo\", \"echo\", \"3\", (char*)0); return 7; }\n"
+    result = judge_pool.judge(stdio_problem(SUM_TESTS), reexec, "cpp")
+    assert result.verdict is Verdict.RE and result.passed == 0
