@@ -57,8 +57,20 @@ def _one_int(rng: random.Random, p: int) -> str:
     return f"{rng.randint(0, 99)}\n"
 
 
+def _two_ints_first(rng: random.Random, p: int) -> str:
+    return f"{rng.randint(-99, 99)}\n"
+
+
 def _word(rng: random.Random, p: int) -> str:
     return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(1, 9))) + "\n"
+
+
+def _maybe_palindrome(rng: random.Random, p: int) -> str:
+    """Half the time a palindrome (of odd or even length), else a random word."""
+    word = _word(rng, p).strip()
+    if rng.random() < 0.5:
+        word += word[::-1][rng.randint(0, 1):]
+    return word + "\n"
 
 
 def _int_list(rng: random.Random, p: int) -> str:
@@ -114,6 +126,29 @@ TEMPLATES: tuple[Template, ...] = (
              lambda rng, p: f"{rng.randint(1, 12)}\n",
              lambda s, p: "\n".join(str(i) for i in range(1, int(s) + 1)),
              "n = int(input())\nfor i in range(1, n + 1):\n    print(i)"),
+    Template("square", ("Read an integer n and print n * n.",
+                        "Given an integer, output its square."),
+             _two_ints_first, lambda s, p: str(int(s) ** 2), ONE_INT.format(expr="n * n")),
+    Template("absolute", ("Read an integer and print its absolute value.",
+                          "Given an integer n, output |n|."),
+             _two_ints_first, lambda s, p: str(abs(int(s))), ONE_INT.format(expr="abs(n)")),
+    Template("digit_sum", ("Read a non-negative integer and print the sum of its digits.",
+                           "Given a non-negative integer, output the total of its decimal digits."),
+             lambda rng, p: f"{rng.randint(0, 99999)}\n", lambda s, p: str(sum(map(int, s.strip()))),
+             "s = input()\nprint(sum(int(c) for c in s))"),
+    Template("last_char", ("Read a word and print its last letter.",
+                           "Given a word, output the final character of it."),
+             _word, lambda s, p: s.strip()[-1], "s = input()\nprint(s[-1])"),
+    Template("palindrome", ("Read a word. Print YES if it reads the same backwards, otherwise print NO.",
+                            "Given a word, output YES when it is a palindrome and NO otherwise."),
+             _maybe_palindrome,
+             lambda s, p: "YES" if s.strip() == s.strip()[::-1] else "NO",
+             "s = input()\nif s == s[::-1]:\n    print(\"YES\")\nelse:\n    print(\"NO\")"),
+    Template("count_down", ("Read n and print the numbers n down to 1, one per line.",
+                            "Given a positive integer n, output n, n - 1, ..., 1 each on its own line."),
+             lambda rng, p: f"{rng.randint(1, 12)}\n",
+             lambda s, p: "\n".join(str(i) for i in range(int(s), 0, -1)),
+             "n = int(input())\nfor i in range(n, 0, -1):\n    print(i)"),
     Template("add_const", ("Read an integer n and print n + {p}.",
                            "Given an integer, output that integer plus {p}."),
              _one_int, lambda s, p: str(int(s) + p), ONE_INT.format(expr="n + {p}"),
@@ -129,6 +164,19 @@ TEMPLATES: tuple[Template, ...] = (
     Template("repeat_word", ("Read a word and print it {p} times on one line, separated by spaces.",
                              "Given a word, output {p} copies of it separated by single spaces."),
              _word, lambda s, p: " ".join([s.strip()] * p), "w = input()\nprint(\" \".join([w] * {p}))",
+             TRAIN_PARAMS, HELD_OUT_PARAMS),
+    Template("subtract_const", ("Read an integer n and print n - {p}.",
+                                "Given an integer, output that integer minus {p}."),
+             _one_int, lambda s, p: str(int(s) - p), ONE_INT.format(expr="n - {p}"),
+             TRAIN_PARAMS, HELD_OUT_PARAMS),
+    Template("div_const", ("Read a non-negative integer n and print n // {p} (integer division).",
+                           "Given a non-negative integer, output how many whole times {p} fits into it."),
+             _one_int, lambda s, p: str(int(s) // p), ONE_INT.format(expr="n // {p}"),
+             TRAIN_PARAMS, HELD_OUT_PARAMS),
+    Template("greater_than", ("Read an integer n. Print YES if n is greater than {p}, otherwise print NO.",
+                              "Given an integer, output YES when it exceeds {p} and NO otherwise."),
+             lambda rng, p: f"{rng.randint(p - 5, p + 5)}\n", lambda s, p: "YES" if int(s) > p else "NO",
+             "n = int(input())\nif n > {p}:\n    print(\"YES\")\nelse:\n    print(\"NO\")",
              TRAIN_PARAMS, HELD_OUT_PARAMS),
     Template("divisible", ("Read an integer n. Print YES if n is divisible by {p}, otherwise print NO.",
                            "Given an integer, output YES when {p} divides it and NO otherwise."),

@@ -1,10 +1,11 @@
-"""The embedded default's tokenizer: a small sentencepiece unigram model, served as an HF tokenizer.
+"""The embedded default's tokenizer: a small sentencepiece BPE model, served as an HF tokenizer.
 
 Code must round-trip exactly (indentation, blank lines, tabs), so sentencepiece runs with identity
-normalisation, no dummy prefix, whitespace-only pieces allowed and byte fallback; a newline is its own
-symbol. The trained pieces are loaded into a `tokenizers` Unigram model with the same behaviour and
-wrapped with a Qwen-style chat template, so `AutoTokenizer.from_pretrained(dir)` and
-`apply_chat_template` work like they do for Qwen.
+normalisation, no dummy prefix, whitespace-only pieces allowed, no whitespace splitting and byte
+fallback; a newline is its own symbol. The trained pieces and their merges (a BPE piece's id is its merge
+rank) are loaded into a `tokenizers` BPE model that encodes like sentencepiece does, and wrapped with a
+Qwen-style chat template, so `AutoTokenizer.from_pretrained(dir)` and `apply_chat_template` work like
+they do for Qwen.
 """
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ CHAT_TEMPLATE = (
 
 
 def train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
-    """A serialized sentencepiece unigram model trained on `corpus` (documents may contain newlines)."""
+    """A serialized sentencepiece BPE model trained on `corpus` (documents may contain newlines); a
+    corpus too small for `vocab_size` pieces gets fewer."""
     buffer = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus), model_writer=buffer, vocab_size=vocab_size, model_type="unigram",
+        sentence_iterator=iter(corpus), model_writer=buffer, vocab_size=vocab_size, model_type="bpe",
         hard_vocab_limit=False, character_coverage=1.0, byte_fallback=True, normalization_rule_name="identity",
         remove_extra_whitespaces=False, add_dummy_prefix=False, allow_whitespace_only_pieces=True,
         split_by_whitespace=False, split_digits=True, user_defined_symbols=["\n", *SPECIAL_TOKENS],
@@ -42,16 +44,30 @@ def train_sentencepiece(corpus: list[str], vocab_size: int) -> bytes:
     return buffer.getvalue()
 
 
+def _merges(sp: spm.SentencePieceProcessor) -> list[tuple[str, str]]:
+    """Every split of a learned piece into two pieces, in the order sentencepiece learned the pieces."""
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    ranked = []
+    for piece, piece_id in vocab.items():
+        if sp.is_byte(piece_id) or sp.is_unknown(piece_id) or piece in ("\n", *SPECIAL_TOKENS):
+            continue
+        ranked += [(piece_id, vocab[piece[:k]], piece[:k], piece[k:]) for k in range(1, len(piece))
+                   if piece[:k] in vocab and piece[k:] in vocab]
+    return [(left, right) for *_, left, right in sorted(ranked)]
+
+
 def hf_tokenizer_from_sentencepiece(model_proto: bytes) -> PreTrainedTokenizerFast:
     sp = spm.SentencePieceProcessor(model_proto=model_proto)
-    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=sp.unk_id(), byte_fallback=True))
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    unk = sp.id_to_piece(sp.unk_id())
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=_merges(sp), unk_token=unk, byte_fallback=True,
+                                     fuse_unk=True))
     tokenizer.normalizer = normalizers.Replace(Regex(" "), SPACE_MARK)
     tokenizer.decoder = decoders.Sequence([decoders.Replace(SPACE_MARK, " "), decoders.ByteFallback(), decoders.Fuse()])
     tokenizer.add_tokens([AddedToken("\n", normalized=False, special=False)])
     tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in SPECIAL_TOKENS])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=IM_END, pad_token=END_OF_TEXT,
-                                   unk_token=sp.id_to_piece(sp.unk_id()), chat_template=CHAT_TEMPLATE,
+                                   unk_token=unk, chat_template=CHAT_TEMPLATE,
                                    clean_up_tokenization_spaces=False, model_max_length=1 << 16)
 
 

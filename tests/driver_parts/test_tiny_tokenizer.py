@@ -65,3 +65,16 @@ def test_tiny_qwen3_checkpoint_loads_and_is_cached(tiny, tokenizer):
     assert other.root != tiny.root
     assert AutoModelForCausalLM.from_pretrained(other.hf_dir).config.num_hidden_layers == 1
     assert not [p for p in tiny.root.parent.iterdir() if p.name.startswith(".building-")]
+
+
+def test_hf_encoding_matches_sentencepiece_and_learns_code_pieces(tiny, tokenizer):
+    import sentencepiece as spm
+
+    from megatron_mc.data.tiny_tokenizer import SPM_FILE
+
+    sp = spm.SentencePieceProcessor(model_file=str(tiny.root / "tokenizer" / SPM_FILE))
+    for text in tiny_tasks.tokenizer_corpus():
+        assert tokenizer.encode(text, add_special_tokens=False) == sp.encode(text)
+    assert 1000 <= len(tokenizer) <= 1100
+    tokens = tokenizer.tokenize("```python\nif n:\n    print(n)\n```")
+    assert "python" in tokens and "\n" in tokens and any(t.startswith("\u2581\u2581\u2581\u2581") for t in tokens)
