@@ -1,3 +1,3 @@
-from megatron_mc.weights.buckets import iter_hf_buckets, iter_hf_tensors
+from megatron_mc.weights.buckets import iter_hf_buckets
 
-__all__ = ["iter_hf_buckets", "iter_hf_tensors"]
+__all__ = ["iter_hf_buckets"]

@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 
 from megatron_mc.models.build import unwrap
+from megatron_mc.weights.gather import all_gather
 
 # Transformer Engine fuses norms into the following linear and groups experts; name them as local-spec.
 _TE_ALIASES = (
@@ -65,27 +66,20 @@ def local_params(chunks: list[torch.nn.Module], num_experts: int) -> Iterator[Lo
             yield LocalParam(name, param, param.partition_dim if sharded else None, group, local_expert)
 
 
-def _all_gather(tensor: torch.Tensor, group) -> list[torch.Tensor]:
-    tensor = tensor.detach().contiguous()
-    out = [torch.empty_like(tensor) for _ in range(dist.get_world_size(group))]
-    dist.all_gather(out, tensor, group=group)
-    return out
-
-
 def gathered(p: LocalParam, num_experts: int) -> list[tuple[str, list[torch.Tensor]]]:
     """(canonical name, TP shards in rank order) for this parameter, and for the same local expert of every
     expert-parallel rank. Collective: every rank of the TP and EP groups must call it in the same order."""
     from megatron.core import parallel_state as ps
 
     if p.tp_group is not None and dist.get_world_size(p.tp_group) > 1:
-        shards = _all_gather(p.tensor, p.tp_group)
+        shards = all_gather(p.tensor, p.tp_group)
     else:
         shards = [p.tensor.detach()]
     ep = ps.get_expert_model_parallel_world_size()
     if p.local_expert is None or ep == 1:
         return [(p.name, shards)]
     group = ps.get_expert_model_parallel_group()
-    per_rank = list(zip(*[_all_gather(s, group) for s in shards]))
+    per_rank = list(zip(*[all_gather(s, group) for s in shards]))
     per_rank_experts = num_experts // ep
     return [
         (expert_name(p.name, rank * per_rank_experts + p.local_expert), list(rank_shards))
