@@ -87,6 +87,11 @@ class Child:
         """Hand the child its input: the test starts now (the clock too), not at the fork."""
         self.started = time.monotonic()
         self.pending = _prefill(self.in_w, stdin_data)
+        if not self.pending:
+            # Closed before the zygote forks the next child, which would otherwise hold this write end
+            # and delay the end of input a program waits for.
+            os.close(self.in_w)
+            self.in_w = -1
         try:
             os.write(self.go_w, GO)
         except BrokenPipeError:
@@ -180,9 +185,6 @@ def _collect(pid, deadline, in_w, pending, out_r, err_r, ctl_r, output_limit):
         poller.register(fd, select.POLLIN)
     if pending:
         poller.register(in_w, select.POLLOUT)
-    else:
-        os.close(in_w)
-        in_w = -1
     pidfd = os.pidfd_open(pid)
     poller.register(pidfd, select.POLLIN)
     open_readers, exited, timed_out, exceeded = len(buffers), False, False, False
