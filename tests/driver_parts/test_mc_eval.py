@@ -27,7 +27,7 @@ def _overfit(hf_dir, problem: Problem, out_dir):
     labels = ids.clone()
     labels[0, :len(prompt)] = -100
     torch.manual_seed(0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one small sequence: more threads only contend with the other test processes
     try:
