@@ -2,9 +2,9 @@
 
 Sections owned elsewhere are imported, never redefined here: `model`, `parallel`, `rollout`, `algo`.
 The `algo` section is written as a preset plus key-by-key overrides (`algo: {preset: microcoder_grpo,
-eps_clip_high: 0.3}`) and resolved through megatron_mc.algo's algo_config_from_section. Two rollout keys
-repeat run-level ones and follow them unless set: rollout.group_size (train.n_samples_per_prompt) and
-rollout.placement (cluster.mode).
+eps_clip_high: 0.3}`) and resolved through megatron_mc.algo's algo_config_from_section. Three rollout keys
+repeat run-level ones and follow them unless set: rollout.group_size (train.n_samples_per_prompt),
+rollout.placement (cluster.mode) and rollout.judge_workers (judge.num_workers).
 
 The loader is megatron_mc.typed_config (unknown keys and bad values name the key and the nearest valid
 one); this module adds the run's own sections, the override syntax and the resolved-config file.
@@ -240,6 +240,7 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...
 _FOLLOWERS = {
     ("rollout", "group_size"): (("train", "n_samples_per_prompt"), lambda v: v),
     ("rollout", "placement"): (("cluster", "mode"), lambda v: v + "d"),  # colocate -> colocated
+    ("rollout", "judge_workers"): (("judge", "num_workers"), lambda v: v),
 }
 
 

@@ -100,6 +100,7 @@ def test_rollout_follows_run_level_keys_and_must_agree():
                             "cluster": {"mode": "disaggregate", "engine_gpus": 2, "num_nodes": 1, "gpus_per_node": 4},
                             "rollout": {"num_engines": 2}})
     assert cfg.rollout.group_size == 4 and cfg.rollout.placement == "disaggregated"
+    assert cfg.rollout.judge_workers == cfg.judge.num_workers == 2
     with pytest.raises(ConfigError, match="rollout.group_size is 16 but train.n_samples_per_prompt is 8; set only"):
         config_from_dict({"rollout": {"group_size": 16}})
     with pytest.raises(ConfigError, match="rollout.placement is 'disaggregated' but cluster.mode is 'colocate'"):
