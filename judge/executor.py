@@ -44,6 +44,8 @@ _STDERR_KEEP = 8192
 _CHUNK = 1 << 16
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031
+# Address space the C++ runtime maps before main (loader, libc, libstdc++), granted on top of the limit.
+_NATIVE_RUNTIME_BYTES = 64 << 20
 
 
 @dataclass
@@ -331,7 +333,7 @@ class NativeProgram:
         self._envp = (ctypes.c_char_p * 3)(b"PATH=/usr/bin:/bin", b"LANG=C.UTF-8", None)
 
     def address_space(self, limits: Limits) -> int:
-        return limits.memory_limit_mb << 20
+        return (limits.memory_limit_mb << 20) + _NATIVE_RUNTIME_BYTES
 
     def prepare(self) -> None:
         os.set_inheritable(_CONTROL_FD, False)
