@@ -1,0 +1,98 @@
+"""How a batch is cut for the ranks: contiguous data-parallel shards, then micro-batches packed up to a
+token budget, each a right-padded [n, L] tensor with the response tokens marked.
+
+Micro-batches are padded, not packed back to back: Megatron-Core's local layers have no variable-length
+attention, and right padding needs no mask under causal attention. The budget counts padded tokens
+(n * L), which is what memory pays for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from megatron_mc.trainer.batch import TrainBatch
+
+
+def shard_indices(n: int, dp_rank: int, dp_size: int) -> list[int]:
+    """This data-parallel rank's contiguous share of n sequences (the first n % dp ranks get one more)."""
+    base, extra = divmod(n, dp_size)
+    start = dp_rank * base + min(dp_rank, extra)
+    return list(range(start, start + base + (dp_rank < extra)))
+
+
+def pack(lengths: list[int], token_budget: int, multiple_of: int = 1) -> list[list[int]]:
+    """Consecutive index groups whose padded size (count * longest, rounded up to multiple_of) fits the
+    budget; a sequence longer than the budget goes alone."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i, length in enumerate(lengths):
+        padded = _round_up(max(longest, length), multiple_of)
+        if current and (len(current) + 1) * padded > token_budget:
+            groups.append(current)
+            current, longest = [], 0
+        current.append(i)
+        longest = max(longest, length)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+@dataclass
+class MicroBatch:
+    tokens: torch.Tensor  # [n, L] prompt + response, right-padded
+    response_mask: torch.Tensor  # [n, L - 1] bool: position t predicts token t + 1, a response token
+    advantages: torch.Tensor  # [n]
+    old_logprobs: Optional[torch.Tensor]  # [n, L - 1], zeros off the response
+    rollout_logprobs: Optional[torch.Tensor]
+    ref_logprobs: Optional[torch.Tensor]
+    response_lengths: list[int]
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.response_mask.sum())
+
+    @property
+    def num_sequences(self) -> int:
+        return len(self.response_lengths)
+
+    def response_values(self, per_position: torch.Tensor) -> list[list[float]]:
+        """Per-position values [n, L - 1] back to one list per response."""
+        return [row[mask].tolist() for row, mask in zip(per_position.detach().cpu(), self.response_mask)]
+
+
+def make_micro_batch(batch: TrainBatch, pad_id: int = 0, multiple_of: int = 1) -> MicroBatch:
+    lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
+    width = _round_up(max(lengths), multiple_of)
+    tokens = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width - 1), dtype=torch.bool)
+    for i, (prompt, response) in enumerate(zip(batch.prompt_ids, batch.response_ids)):
+        tokens[i, : lengths[i]] = torch.tensor(prompt + response)
+        mask[i, len(prompt) - 1 : lengths[i] - 1] = True
+
+    def per_position(rows):
+        if rows is None:
+            return None
+        values = torch.zeros(mask.shape, dtype=torch.float32)
+        for i, row in enumerate(rows):
+            values[i, mask[i]] = torch.tensor(row, dtype=torch.float32)
+        return values
+
+    return MicroBatch(tokens=tokens, response_mask=mask,
+                      advantages=torch.tensor(batch.advantages, dtype=torch.float32),
+                      old_logprobs=per_position(batch.old_logprobs),
+                      rollout_logprobs=per_position(batch.rollout_logprobs),
+                      ref_logprobs=per_position(batch.ref_logprobs),
+                      response_lengths=[len(r) for r in batch.response_ids])
+
+
+def micro_batches(batch: TrainBatch, token_budget: int, pad_id: int = 0, multiple_of: int = 1) -> list[MicroBatch]:
+    lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
+    return [make_micro_batch(batch.select(group), pad_id, multiple_of)
+            for group in pack(lengths, token_budget, multiple_of)]

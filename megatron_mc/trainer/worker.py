@@ -1,0 +1,246 @@
+"""One train rank: the policy on Megatron-Core (DDP + Megatron optimizer + LR schedule) and what the
+driver asks of it, through Megatron's pipeline schedule so any TP/PP/DP layout runs the same code.
+
+Every rank receives the whole batch and takes its data-parallel share; results come back from the ranks
+that hold them (the last pipeline stage's first tensor-parallel rank), keyed by batch position, and
+group.py merges them. Construct only in a process that may change torch's global state: on CPU the
+platform layer (megatron_mc.platform) is installed before Megatron-Core is used.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from functools import partial
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from megatron_mc.checkpoint.hf_export import INDEX, save_hf_weights
+from megatron_mc.checkpoint.hf_import import load_hf_weights
+from megatron_mc.config import RunConfig
+from megatron_mc.models.build import build_model, load_adapter, unwrap
+from megatron_mc.parallel import state
+from megatron_mc.parallel.training import build_optimizer, wrap_ddp
+from megatron_mc.trainer.batch import TrainBatch
+from megatron_mc.trainer.checkpointing import load_training_checkpoint, save_training_checkpoint
+from megatron_mc.trainer.lr_schedule import make_lr_scheduler
+from megatron_mc.trainer.microbatches import MicroBatch, micro_batches, shard_indices
+from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntropy, units
+
+# Finite, so that p * log p of a padding column is 0 * (-1e30) = 0, not 0 * (-inf) = nan.
+_PADDED_VOCAB_LOGIT = -1e30
+DEFAULT_BUCKET_BYTES = 512 << 20
+
+
+class TrainWorker:
+    def __init__(self, cfg: RunConfig, hf_dir: str):
+        self.cfg = cfg
+        self.device = state.initialize(cfg.parallel)
+        from megatron.core import parallel_state as ps
+
+        self.ps = ps
+        model_cfg = dataclasses.replace(cfg.model, hf_dir=hf_dir)
+        self.hf_dir = hf_dir
+        self.adapter = load_adapter(model_cfg)
+        chunks = build_model(model_cfg, cfg.parallel, self.adapter)
+        load_hf_weights(chunks, self.adapter, hf_dir)
+        self.model = wrap_ddp(chunks, cfg.parallel)
+        train = cfg.train
+        self.optimizer = build_optimizer(self.model, cfg.parallel, lr=train.lr, weight_decay=train.weight_decay,
+                                         adam_beta1=train.adam_beta1, adam_beta2=train.adam_beta2,
+                                         clip_grad=train.grad_clip)
+        self.scheduler = make_lr_scheduler(self.optimizer, train,
+                                           train.max_steps * train.optimizer_steps_per_rl_step)
+        self._configure_schedule()
+        self.dp_rank = ps.get_data_parallel_rank()
+        self.dp_size = ps.get_data_parallel_world_size()
+        self.reports = ps.is_pipeline_last_stage() and ps.get_tensor_model_parallel_rank() == 0
+        # Sequence parallelism splits the sequence dimension over the TP ranks.
+        self.length_multiple = cfg.parallel.tp if cfg.parallel.sequence_parallel else 1
+
+    def _configure_schedule(self) -> None:
+        """What Megatron-LM's training loop sets on the model config for its schedules."""
+        from megatron.core.distributed import finalize_model_grads
+
+        config = unwrap(self.model[0]).config
+        config.finalize_model_grads_func = finalize_model_grads
+        config.grad_scale_func = self.optimizer.scale_loss
+        # micro-batches differ in shape: the pipeline stages exchange shapes before tensors
+        config.variable_seq_lengths = self.cfg.parallel.pp > 1
+        if self.cfg.parallel.overlap_grad_reduce:
+            no_sync = [chunk.no_sync for chunk in self.model]
+            config.no_sync_func = no_sync[0] if len(no_sync) == 1 else no_sync
+
+    # ---- forward / backward through Megatron's schedule ----------------------------------------------
+    def _run(self, mbs: list[MicroBatch], loss_of, forward_only: bool) -> list:
+        """Run the schedule over `mbs`; `loss_of(mb, output)` is the last stage's loss function. Returns
+        what it returned for each micro-batch on the last stage (nothing elsewhere)."""
+        from megatron.core.pipeline_parallel import get_forward_backward_func
+
+        def step(data_iterator, model):
+            mb = next(data_iterator)
+            tokens = mb.tokens.to(self.device)
+            positions = torch.arange(tokens.shape[1], device=self.device).expand_as(tokens)
+            output = model(tokens, positions, attention_mask=None)
+            return output, partial(loss_of, mb)
+
+        iterators = [iter(mbs) for _ in self.model]
+        widest = max(mb.tokens.shape[1] for mb in mbs)
+        return get_forward_backward_func()(
+            forward_step_func=step, data_iterator=iterators if len(iterators) > 1 else iterators[0],
+            model=self.model, num_microbatches=len(mbs), seq_length=widest,
+            micro_batch_size=max(mb.num_sequences for mb in mbs), forward_only=forward_only,
+            collect_non_loss_data=forward_only)
+
+    def _response_logprobs(self, mb: MicroBatch, logits: torch.Tensor, temperature: float
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p, entropy) [n, L - 1] at the response positions (zeros elsewhere), from the vocab shard."""
+        from megatron_mc.algo import vocab_parallel_logprobs_and_entropy
+
+        mask = mb.response_mask.to(logits.device)
+        picked = logits[:, :-1][mask]  # a fresh [tokens, vocab / tp] tensor: its gradient may overwrite it
+        shard = picked.shape[-1]
+        start = self.ps.get_tensor_model_parallel_rank() * shard
+        if start + shard > self.adapter.vocab_size:
+            columns = torch.arange(start, start + shard, device=picked.device)
+            picked = picked.masked_fill(columns >= self.adapter.vocab_size, _PADDED_VOCAB_LOGIT)
+        targets = mb.tokens[:, 1:].to(logits.device)[mask]
+        logprobs, entropy = vocab_parallel_logprobs_and_entropy(
+            picked, targets, temperature, self.ps.get_tensor_model_parallel_group(),
+            chunk_size=self.cfg.algo.logprob_chunk_size, grad_in_logits=True)
+        zeros = torch.zeros(mask.shape, dtype=logprobs.dtype, device=logprobs.device)
+        return zeros.masked_scatter(mask, logprobs), zeros.masked_scatter(mask, entropy)
+
+    # ---- what the driver asks ----------------------------------------------------------------------
+    def compute_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
+        """Log-probs of this rank's share of the responses at batch.temperature, by batch position."""
+        indices = shard_indices(len(batch), self.dp_rank, self.dp_size)
+        if not indices:
+            return {}
+        mbs = micro_batches(batch.select(indices), self.cfg.train.micro_batch_tokens,
+                            multiple_of=self.length_multiple)
+
+        def collect(mb, output, non_loss_data=True):
+            logprobs, _ = self._response_logprobs(mb, output, batch.temperature)
+            return mb.response_values(logprobs)
+
+        with torch.no_grad():
+            outputs = self._run(mbs, collect, forward_only=True)
+        if not self.reports:
+            return {}
+        rows = [row for mb_rows in outputs for row in mb_rows]
+        return dict(zip(indices, rows))
+
+    def train(self, batch: TrainBatch) -> dict:
+        """cfg.train.optimizer_steps_per_rl_step optimizer steps over consecutive mini-batches of `batch`
+        with the policy-gradient loss (batch.old_logprobs must be set)."""
+        objective = PolicyGradient(self.cfg.algo, batch)
+        steps = self.cfg.train.optimizer_steps_per_rl_step
+        return self._optimize([batch.select(shard_indices(len(batch), i, steps)) for i in range(steps)], objective)
+
+    def train_sft(self, batch: TrainBatch) -> dict:
+        """One optimizer step of token-mean cross-entropy on the response tokens of the whole batch."""
+        return self._optimize([batch], SupervisedCrossEntropy())
+
+    def _optimize(self, mini_batches: list[TrainBatch], objective) -> dict:
+        records, steps = [], []
+        for mini in mini_batches:
+            record, step = self._optimizer_step(mini, objective)
+            records += record
+            steps.append(step)
+        return {"records": records if self.reports else [], "steps": steps}
+
+    def _optimizer_step(self, mini: TrainBatch, objective) -> tuple[list, dict]:
+        if len(mini) < self.dp_size:
+            raise ValueError(f"a mini-batch of {len(mini)} sequences cannot feed {self.dp_size} data-parallel "
+                             "ranks; raise train.mini_batch_size or lower the data-parallel size")
+        total_units = units(objective.unit, [len(r) for r in mini.response_ids])
+        local = mini.select(shard_indices(len(mini), self.dp_rank, self.dp_size))
+        mbs = micro_batches(local, self.cfg.train.micro_batch_tokens, multiple_of=self.length_multiple)
+        scale_base = len(mbs) * self.dp_size / total_units
+
+        def loss_of(mb, output):
+            logprobs, entropy = self._response_logprobs(mb, output, mini.temperature)
+            loss, metrics = objective.loss(logprobs, entropy, mb)
+            scale = scale_base * units(objective.unit, mb.response_lengths)
+            return loss * scale, {"weight": mb.num_tokens, "metrics": metrics}
+
+        for chunk in self.model:
+            chunk.zero_grad_buffer()
+        self.optimizer.zero_grad()
+        records = self._run(mbs, loss_of, forward_only=False)
+        _, grad_norm, _ = self.optimizer.step()
+        self.scheduler.step(increment=1)
+        step = {"grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+                "lr": float(self.optimizer.param_groups[0]["lr"])}
+        return [(r["weight"], r["metrics"]) for r in records], step
+
+    # ---- weights out -------------------------------------------------------------------------------
+    def _params_current(self) -> None:
+        """With overlapped parameter gathers the distributed optimizer leaves the gather to the next
+        forward; anything reading the weights now needs them gathered."""
+        if self.cfg.parallel.overlap_param_gather:
+            for chunk in self.model:
+                chunk.start_param_sync(force_sync=True)
+
+    def update_engine_weights(self, kind: str, engine_urls: list[str], version: int, **options) -> None:
+        """Collective: every rank walks the HF buckets (TP shards are gathered on the way); the source
+        rank, the first of its tensor and data parallel groups, pushes them with rollout.weight_sync."""
+        from megatron_mc.weights.buckets import iter_hf_buckets
+        from rollout.weight_sync import make_weight_sync
+
+        if self.cfg.parallel.pp > 1 and kind != "tensor":
+            raise NotImplementedError(f"weight sync {kind!r} with pipeline parallelism: each stage holds other "
+                                      "layers and would need its own transport; use pp: 1 or weight_sync: tensor")
+        self._params_current()
+        bucket_bytes = int(options.pop("bucket_bytes", DEFAULT_BUCKET_BYTES))
+        buckets = iter_hf_buckets(self.model, self.adapter, bucket_bytes)
+        source = (self.ps.get_tensor_model_parallel_rank() == 0
+                  and self.ps.get_data_parallel_rank(with_context_parallel=True) == 0)
+
+        async def push():
+            sync = make_weight_sync(kind, engine_urls, **options)
+            try:
+                await sync.update(buckets, version)
+            finally:
+                await sync.close()
+
+        try:
+            if source:
+                asyncio.run(push())
+        finally:
+            for _ in buckets:  # the walk is collective: finish it even when the push failed
+                pass
+
+    def export_hf(self, out_dir: str, hf_config_dir: Optional[str] = None) -> list[str]:
+        """Collective. Safetensors shards + index in out_dir, plus the config and tokenizer files of
+        hf_config_dir (default: the checkpoint the run started from)."""
+        self._params_current()
+        names = save_hf_weights(self.model, self.adapter, out_dir)
+        if torch.distributed.get_rank() == 0:
+            copy_non_weight_files(Path(hf_config_dir or self.hf_dir), Path(out_dir))
+        torch.distributed.barrier()
+        return names
+
+    def save_checkpoint(self, step_dir: str) -> str:
+        self._params_current()
+        return str(save_training_checkpoint(step_dir, self.model, self.optimizer, self.scheduler, self.adapter.hf))
+
+    def load_checkpoint(self, step_dir: str) -> None:
+        load_training_checkpoint(step_dir, self.model, self.optimizer, self.scheduler)
+
+    def shutdown(self) -> None:
+        state.destroy()
+
+
+def copy_non_weight_files(source: Path, target: Path) -> None:
+    """config.json, generation_config.json, tokenizer files...: everything but the weights, each written
+    to a temporary name and renamed."""
+    for path in source.iterdir():
+        if not path.is_file() or path.suffix in (".safetensors", ".bin") or path.name == INDEX:
+            continue
+        tmp = target / f".{path.name}.tmp"
+        shutil.copyfile(path, tmp)
+        tmp.replace(target / path.name)
