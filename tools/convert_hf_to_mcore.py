@@ -21,13 +21,13 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], default=None,
                         help="default: the checkpoint's own dtype")
     args = parser.parse_args()
-    ensure_ranks(args.tp * args.pp * args.ep)
-
-    from megatron_mc.checkpoint.convert import hf_to_mcore
     from megatron_mc.models.registry import adapter_for_dir
+
+    adapter = adapter_for_dir(args.hf_dir)  # the architecture check, before any rank starts
+    ensure_ranks(args.tp * args.pp * args.ep)
+    from megatron_mc.checkpoint.convert import hf_to_mcore
     from megatron_mc.parallel import state
 
-    adapter = adapter_for_dir(args.hf_dir)
     par = ParallelConfig(tp=args.tp, pp=args.pp, ep=args.ep,
                          sequence_parallel=args.tp > 1 and adapter.num_experts > 0)
     state.initialize(par)

@@ -23,14 +23,13 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], default=None,
                         help="default: the dtype in the checkpoint's HF config")
     args = parser.parse_args()
-    ensure_ranks(args.tp * args.pp * args.ep)
-
-    from megatron_mc.checkpoint.convert import mcore_to_hf
-    from megatron_mc.checkpoint.dist import read_hf_config
+    from megatron_mc.checkpoint.convert import check_architecture, mcore_to_hf
     from megatron_mc.models.registry import adapter_for_config
+
+    adapter = adapter_for_config(check_architecture(args.mcore_dir, args.hf_config_dir))
+    ensure_ranks(args.tp * args.pp * args.ep)
     from megatron_mc.parallel import state
 
-    adapter = adapter_for_config(read_hf_config(args.mcore_dir))
     par = ParallelConfig(tp=args.tp, pp=args.pp, ep=args.ep,
                          sequence_parallel=args.tp > 1 and adapter.num_experts > 0)
     state.initialize(par)

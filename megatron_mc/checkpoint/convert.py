@@ -41,16 +41,22 @@ def architecture_differences(saved: dict, given: dict) -> list[str]:
     return sorted(k for k in keys if saved.get(k) != given.get(k))
 
 
-def mcore_to_hf(mcore_dir: str, hf_config_dir: str, out_dir: str, par: ParallelConfig,
-                dtype: Optional[str] = None) -> None:
+def check_architecture(mcore_dir: str, hf_config_dir: str) -> dict:
+    """The HF config saved with the checkpoint, after checking that `hf_config_dir`'s config.json
+    describes the same architecture (cheap: run it before starting ranks)."""
     saved = read_hf_config(mcore_dir)
-    adapter = adapter_for_dir(hf_config_dir)
-    differing = architecture_differences(saved, adapter.hf)
+    differing = architecture_differences(saved, adapter_for_dir(hf_config_dir).hf)
     if differing:
         raise ValueError(
             f"{hf_config_dir}/config.json describes another architecture than the checkpoint {mcore_dir} "
             f"holds; differing keys: {differing}"
         )
+    return saved
+
+
+def mcore_to_hf(mcore_dir: str, hf_config_dir: str, out_dir: str, par: ParallelConfig,
+                dtype: Optional[str] = None) -> None:
+    saved = check_architecture(mcore_dir, hf_config_dir)
     adapter = adapter_for_config(saved, f"{mcore_dir}/hf_config.json")
     cfg = ModelConfig(hf_dir=hf_config_dir, dtype=checkpoint_dtype(saved, dtype), transformer_impl="local")
     chunks = build_model(cfg, par, adapter)

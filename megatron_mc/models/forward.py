@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 
 from megatron_mc.models.adapter import ModelAdapter
+from megatron_mc.models.build import unwrap
 
 
 def _mask_padded_vocab(logits: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -30,16 +31,21 @@ def forward_logits(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, t
     """Logits shard [batch, seq, padded_vocab / tp] (fp32) of right-padded `tokens` [batch, seq].
 
     Right padding needs no mask under causal attention: real tokens never attend to later positions.
-    Gradients flow when called under autograd (forward only through the schedule, so use it for
-    log-prob recomputation; the trainer's loss goes through `forward_backward`)."""
+    Runs the schedule forward-only (log-prob recomputation); a training step runs its own schedule."""
+    from megatron.core import parallel_state as ps
     from megatron.core.pipeline_parallel import get_forward_backward_func
 
     batch, seq = tokens.shape
+    # Sequence parallelism splits positions across TP ranks: pad on the right (invisible to causal
+    # attention over the real tokens) to a multiple of tp and cut the logits back.
+    multiple = ps.get_tensor_model_parallel_world_size() if unwrap(model_chunks[0]).config.sequence_parallel else 1
+    padded_seq = -(-seq // multiple) * multiple
+    tokens = torch.nn.functional.pad(tokens, (0, padded_seq - seq))
     if batch % micro_batch_size:
         raise ValueError(f"batch size {batch} is not divisible by micro_batch_size {micro_batch_size}")
     device = next(model_chunks[0].parameters()).device
     tokens = tokens.to(device)
-    positions = torch.arange(seq, device=device).unsqueeze(0)
+    positions = torch.arange(padded_seq, device=device).unsqueeze(0)
     micro = list(tokens.split(micro_batch_size))
 
     def step(data_iterator, model):
@@ -53,16 +59,14 @@ def forward_logits(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, t
         data_iterator=iterators if len(model_chunks) > 1 else iterators[0],
         model=model_chunks,
         num_microbatches=len(micro),
-        seq_length=seq,
+        seq_length=padded_seq,
         micro_batch_size=micro_batch_size,
         forward_only=True,
         collect_non_loss_data=True,
     )
-    from megatron.core import parallel_state as ps
-
     if not ps.is_pipeline_last_stage():
         return None
-    return torch.cat(outputs)
+    return torch.cat(outputs)[:, :seq]
 
 
 def pad_packed(tokens: torch.Tensor, cu_seqlens: torch.Tensor, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

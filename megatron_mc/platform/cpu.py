@@ -40,6 +40,13 @@ def _names_cuda(device) -> bool:
 class _CudaOnCpu(TorchFunctionMode):
     def __torch_function__(self, func, types_, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
+        if func is torch.Tensor.backward:
+            if "gradient" in kwargs:
+                kwargs["grad_tensors"] = kwargs.pop("gradient")
+            return _backward(self, args[0], *args[1:], **kwargs)
+        if func is torch.autograd.backward:
+            kwargs.pop("grad_variables", None)
+            return _backward(self, *args, **kwargs)
         if func in (torch.Tensor.cuda, torch.Tensor.pin_memory):
             return args[0]
         if func is torch.Tensor.record_stream:
@@ -58,6 +65,22 @@ class _CudaOnCpu(TorchFunctionMode):
         if func is torch.Tensor.to:
             args = tuple("cpu" if _names_cuda(a) else a for a in args)
         return func(*args, **kwargs)
+
+
+def _backward(mode, tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """torch.autograd.backward with `mode` active while the engine runs. A mode is off while its own
+    handler runs, and backward runs Megatron's Python autograd functions, which allocate on "cuda" too;
+    re-entering the mode around torch.autograd.backward would intercept it again, so this calls the
+    engine the way torch.autograd.backward does."""
+    from torch.autograd import _make_grads, _tensor_or_tensors_to_tuple
+    from torch.autograd.graph import _engine_run_backward
+
+    tensors = (tensors,) if isinstance(tensors, torch.Tensor) else tuple(tensors)
+    inputs = () if inputs is None else ((inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs))
+    with mode:
+        grads = _make_grads(tensors, _tensor_or_tensors_to_tuple(grad_tensors, len(tensors)), is_grads_batched=False)
+        keep_graph = create_graph if retain_graph is None else retain_graph
+        _engine_run_backward(tensors, grads, keep_graph, create_graph, inputs, True, True)
 
 
 class _Stream:

@@ -178,8 +178,9 @@ LAYOUTS = {
 
 
 def scenario_parallel(out: Path) -> dict:
-    """World 2: each layout's log-probs against TP=1 and HF, export bit-identity from each layout, and a
-    dist checkpoint saved under TP=2 (EP=2 for MoE) loaded under TP=1 and PP=2 with the same loss."""
+    """World 2: each layout's log-probs against TP=1 and HF, export bit-identity from each layout, a
+    dist checkpoint saved under TP=2 (EP=2 for MoE) loaded under TP=1 and PP=2 with the same loss, and
+    the training steps of scenario_train (one process group for all: Megatron starts slowly)."""
     import torch.distributed as dist
     from model_tiny import FAMILIES, hf_log_probs, make_hf_model, sample_tokens
 
@@ -237,6 +238,58 @@ def scenario_parallel(out: Path) -> dict:
             finally:
                 state.destroy(keep_process_group=True)
     dist.barrier()
+    return result | scenario_train(out)
+
+
+def scenario_train(out: Path) -> dict:
+    """World 2: three optimizer steps under DP=2 (same data), DP=2 with the distributed optimizer
+    (different data per rank) and TP=2 with sequence parallelism (same data): losses per step, and a
+    checksum of every rank's parameters to compare replicas."""
+    import torch.distributed as dist
+    from megatron.core import parallel_state as ps
+    from megatron.core.distributed import finalize_model_grads
+    from model_tiny import make_hf_model, sample_tokens
+
+    from megatron_mc.parallel import state
+    from megatron_mc.parallel.config import ParallelConfig
+    from megatron_mc.parallel.training import build_optimizer, wrap_ddp
+
+    rank = int(os.environ["RANK"])
+    hf_dir = out / f"qwen3-r{rank}"
+    if not hf_dir.exists():
+        make_hf_model("qwen3", str(hf_dir))
+    layouts = {
+        "dp2": (dict(), 0),
+        "dp2_distopt": (dict(distributed_optimizer=True, overlap_grad_reduce=True), rank),
+        "tp2_sp": (dict(tp=2, sequence_parallel=True), 0),
+    }
+    result = {}
+    for name, (layout, data_seed) in layouts.items():
+        par = ParallelConfig(**layout)
+        state.initialize(par)
+        try:
+            chunks, adapter = _build_and_load(hf_dir, par)
+            model = wrap_ddp(chunks, par)
+            optimizer = build_optimizer(model, par, lr=1e-2)
+            tokens = sample_tokens(2, 17, seed=10 + data_seed)
+            positions = torch.arange(17).unsqueeze(0).expand(2, 17)
+            losses = []
+            for _ in range(3):
+                model[0].zero_grad_buffer()
+                optimizer.zero_grad()
+                loss = model[0](tokens[:, :-1], positions[:, :-1], attention_mask=None, labels=tokens[:, 1:]).mean()
+                loss.backward()
+                finalize_model_grads(model)
+                optimizer.step()
+                losses.append(loss.item())
+            checksum = torch.tensor([sum(p.detach().double().sum().item() for p in model[0].parameters())], dtype=torch.float64)
+            sums = [torch.zeros(1, dtype=torch.float64) for _ in range(dist.get_world_size())]
+            dist.all_gather(sums, checksum)
+            result[f"{name}/losses/r{rank}"] = losses
+            result[f"{name}/checksums"] = [t.item() for t in sums]
+            result[f"{name}/dp"] = ps.get_data_parallel_world_size()
+        finally:
+            state.destroy(keep_process_group=True)
     return result
 
 

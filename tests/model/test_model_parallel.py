@@ -1,6 +1,9 @@
 """Two gloo ranks: TP=2 (with and without sequence parallel), PP=2, PP=2 with virtual stages and EP=2 give
 the log-probs of TP=1 and of HF; export from each layout is bit-identical to the HF checkpoint; a dist
-checkpoint saved under TP=2 (EP=2 for MoE) loads under TP=1, PP=2 and TP=2+SP with the same loss."""
+checkpoint saved under TP=2 (EP=2 for MoE) loads under TP=1, PP=2 and TP=2+SP with the same loss.
+Training through the DDP and optimizer wrappers: data-parallel replicas (plain and distributed
+optimizer with overlapped reduction) stay identical and learn; TP=2 with sequence parallelism follows
+the TP=1 losses step by step (norm gradients reduced across TP)."""
 import pytest
 import torch
 
@@ -42,3 +45,24 @@ def test_dist_checkpoint_reshards_with_the_same_loss(measured, family, layout):
     assert abs(loss - measured[f"ckpt/{family}/{layout}/hf_loss"]) < 1e-5
     # The model was randomly initialised before loading: the checkpoint, not the init, gave the loss.
     assert abs(loss - measured[f"ckpt/{family}/{layout}/random_loss"]) > 1e-3
+
+
+@pytest.mark.parametrize("layout", ["dp2", "dp2_distopt"])
+def test_data_parallel_replicas_stay_identical_and_learn(measured, layout):
+    assert measured[f"{layout}/dp"] == 2
+    first, second = measured[f"{layout}/checksums"]
+    assert first == second
+    for rank in (0, 1):
+        losses = measured[f"{layout}/losses/r{rank}"]
+        assert losses[-1] < losses[0] - 0.1
+
+
+def test_distributed_optimizer_ranks_saw_different_data(measured):
+    assert measured["dp2_distopt/losses/r0"][0] != measured["dp2_distopt/losses/r1"][0]
+
+
+def test_tensor_and_sequence_parallel_steps_follow_tp1(measured):
+    reference = measured["dp2/losses/r0"]
+    for rank in (0, 1):
+        steps = measured[f"tp2_sp/losses/r{rank}"]
+        assert max(abs(a - b) for a, b in zip(steps, reference)) < 1e-4
