@@ -39,6 +39,7 @@ class RolloutConfig:
     engine_startup_timeout_s: float = 600.0
     max_engine_restarts: int = 3
     embedded_max_batch: int = 32
+    embedded_threads: int = 1  # torch threads per embedded engine; more only helps models far above tiny
     router: str = "auto"
     placement: str = "colocated"
     weight_sync: str = "disk"
@@ -59,7 +60,7 @@ class RolloutConfig:
 
     def __post_init__(self) -> None:
         _positive_int(self, "group_size", "max_new_tokens", "num_engines", "tp_size", "max_sampling_rounds",
-                      "max_concurrency", "embedded_max_batch", "temperature_stage_steps",
+                      "max_concurrency", "embedded_max_batch", "embedded_threads", "temperature_stage_steps",
                       "temperature_probe_problems", "diversity_ngram")
         _choice(self, "engine", ENGINE_KINDS)
         _choice(self, "router", ROUTER_KINDS)

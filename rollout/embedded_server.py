@@ -292,12 +292,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; on a shared CPU, more threads than cores makes tiny models far slower")
     parser.add_argument("--random-seed", type=int, default=0)
     parser.add_argument("--weight-version", default="0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import torch
     from transformers import AutoTokenizer
 
+    torch.set_num_threads(args.threads)
     engine = EmbeddedEngine(args.model_path, dtype=args.dtype, device=args.device, seed=args.random_seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model_path)
     server = EmbeddedServer(engine, tokenizer, max_batch=args.max_batch, weight_version=args.weight_version)

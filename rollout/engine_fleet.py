@@ -5,6 +5,8 @@ their URLs and gives the client one URL.
 """
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from rollout.config import RolloutConfig
 from rollout.placement import Placement
 from rollout.router import Router
 from rollout.sglang_engine import EngineActor
+from rollout.weight_sync import Bucket, WeightSync
 
 # Engines on GPU: Ray must not narrow CUDA_VISIBLE_DEVICES to a fraction of a GPU; SGLang picks its GPUs
 # from --base-gpu-id and --tp-size.
@@ -62,6 +65,18 @@ class EngineFleet:
         import ray
 
         ray.get([actor.note_weights.remote(model_path, str(weight_version)) for actor in self.actors])
+
+    async def update_weights(self, sync: WeightSync, buckets: Iterable[Bucket], version: int) -> None:
+        """Pause generation (running requests come back aborted and the client asks again), load the new
+        weights, flush the KV cache computed with the old ones, continue."""
+        await asyncio.to_thread(self.pause)
+        try:
+            await sync.update(buckets, version)
+            await asyncio.to_thread(self.flush_cache)
+            if (source := sync.restart_source()) is not None:
+                await asyncio.to_thread(self.note_weights, source, version)
+        finally:
+            await asyncio.to_thread(self.resume_generation)
 
     def release_memory(self) -> None:
         self._all("release_memory")

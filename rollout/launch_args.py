@@ -29,7 +29,8 @@ def embedded_server_args(cfg: RolloutConfig, model_path: str, host: str, port: i
                          base_gpu_id: int = 0, weight_version: str = "0") -> list[str]:
     dtype = "float32" if cfg.dtype == "auto" else cfg.dtype
     return ["--model-path", model_path, "--host", host, "--port", str(port), "--dtype", dtype,
-            "--max-batch", str(cfg.embedded_max_batch), "--random-seed", str(seed),
+            "--max-batch", str(cfg.embedded_max_batch), "--threads", str(cfg.embedded_threads),
+            "--random-seed", str(seed),
             "--weight-version", weight_version]
 
 

@@ -68,7 +68,7 @@ class RolloutManager:
                 break
         return Sample(problem_id=problem.id, group_index=index, prompt_ids=prompt_ids,
                       response_ids=out.output_ids, rollout_logprobs=out.logprobs, finish_reason=out.finish_reason,
-                      temperature=temperature, weight_version=int(out.weight_version or 0),
+                      temperature=temperature, weight_version=_weight_version(out.weight_version, out.rid),
                       response_text=out.text, metadata={"rid": out.rid})
 
     async def _scored_sample(self, problem: Problem, prompt_ids: list[int], index: int, temperature: float,
@@ -155,3 +155,12 @@ class RolloutManager:
         """Response token ids of one group per probe problem: the temperature controller's sampler."""
         groups = await asyncio.gather(*(self.generate_group(p, temperature, score=False) for p in problems))
         return [[s.response_ids for s in g] for g in groups]
+
+
+def _weight_version(reported: str | None, rid: str) -> int:
+    try:
+        return int(reported)
+    except (TypeError, ValueError):
+        raise ValueError(f"request {rid}: the engine reports weight_version {reported!r}, not a number; launch "
+                         "engines with --weight-version 0 (EngineActor does) and update them with integer versions") \
+            from None

@@ -22,6 +22,11 @@ class WeightSync:
     async def update(self, buckets: Iterable[Bucket], version: int) -> None:
         raise NotImplementedError
 
+    def restart_source(self) -> str | None:
+        """A checkpoint folder holding the weights of the last update, for engines that restart; None when
+        the transport leaves none (the trainer must push again after a restart)."""
+        return None
+
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients))
 

@@ -1,8 +1,9 @@
 """Two embedded engines as Ray actors (on placement-group bundles) behind a router.
 
 A batch of groups completes with log-probs equal to an HF recomputation at the sampling temperature; our
-own balancer serves the same engines; killing an engine process mid-batch still yields every requested
-sample exactly once, and the engine actor restarts its server.
+own balancer serves the same engines; a weight update in the middle of a batch (pause, load, flush,
+continue) leaves every sample with log-probs of the weights its version names; killing an engine process
+mid-batch still yields every requested sample exactly once, and the restarted engine has the new weights.
 """
 from __future__ import annotations
 
@@ -81,12 +82,13 @@ def assert_complete(batch, num_groups: int, group_size: int) -> None:
     assert all(s.finish_reason in ("stop", "length") and s.response_ids for s in batch.samples)
 
 
-def assert_logprobs_match_hf(batch, model_dir) -> None:
-    model = hf_model(model_dir)
+def assert_logprobs_match_hf(batch, model_dirs) -> None:
+    """`model_dirs`: the checkpoint of each weight version the samples may carry."""
+    models = {version: hf_model(d) for version, d in model_dirs.items()}
     worst = 0.0
     for sample in batch.samples:
         assert sample.temperature == TEMPERATURE
-        ref = hf_logprobs(model, sample.prompt_ids, sample.response_ids, TEMPERATURE)
+        ref = hf_logprobs(models[sample.weight_version], sample.prompt_ids, sample.response_ids, TEMPERATURE)
         worst = max(worst, max(abs(a - b) for a, b in zip(sample.rollout_logprobs, ref)))
     assert worst < 1e-4, f"engine log-probs differ from HF recomputation by {worst}"
 
@@ -95,7 +97,7 @@ def test_batch_of_groups_through_router_matches_hf_logprobs(fleet, tiny_model_di
     before = served_per_engine(fleet.engine_urls)
     batch, _ = run_batch(fleet.cfg, fleet.url, tiny_model_dir, num_groups=4)
     assert_complete(batch, 4, fleet.cfg.group_size)
-    assert_logprobs_match_hf(batch, tiny_model_dir)
+    assert_logprobs_match_hf(batch, {0: tiny_model_dir})
     served = [b - a for a, b in zip(before, served_per_engine(fleet.engine_urls))]
     assert sum(served) == 12 and min(served) > 0, f"the router did not use both engines: {served}"
     assert batch.metrics["rollout/response_len_max"] <= 16
@@ -111,8 +113,33 @@ def test_our_balancer_serves_the_same_engines(fleet, tiny_model_dir, tmp_path):
     finally:
         router.stop()
     assert_complete(batch, 2, fleet.cfg.group_size)
-    assert_logprobs_match_hf(batch, tiny_model_dir)
+    assert_logprobs_match_hf(batch, {0: tiny_model_dir})
     assert sum(served) == 6 and min(served) > 0, f"the balancer did not use both engines: {served}"
+
+
+def test_weight_update_mid_batch_gives_each_sample_its_versions_weights(fleet, tiny_model_dir, other_tiny_model_dir,
+                                                                        tmp_path):
+    from rollout.weight_sync import make_weight_sync
+
+    new_weights = [list(hf_model(other_tiny_model_dir).named_parameters())]
+    sync = make_weight_sync("disk", fleet.engine_urls, directory=tmp_path / "weights",
+                            reference_model_dir=tiny_model_dir)
+    cfg = RolloutConfig(**{**fleet.cfg.__dict__, "max_new_tokens": 64})
+
+    async def update_when_busy():
+        async with SGLangClient(fleet.engine_urls[0]) as client:
+            while (await client.get("/get_server_info"))["running"] == 0:
+                await asyncio.sleep(0.05)
+        await fleet.update_weights(sync, [[(n, p.detach()) for n, p in new_weights[0]]], version=1)
+        await sync.close()
+
+    batch, retries = run_batch(cfg, fleet.url, tiny_model_dir, num_groups=4, during=update_when_busy)
+    assert_complete(batch, 4, cfg.group_size)
+    versions = {s.weight_version for s in batch.samples}
+    assert 1 in versions and versions <= {0, 1}
+    assert_logprobs_match_hf(batch, {0: tiny_model_dir, 1: other_tiny_model_dir})
+    assert all(info["weight_version"] == "1" and info["model_path"] == sync.restart_source()
+               for info in fleet.info())
 
 
 @pytest.mark.parametrize("router_kind, victim_index", [("sglang_router", 0), ("least_outstanding", 1)])
@@ -144,6 +171,15 @@ def test_killing_an_engine_mid_batch_loses_no_sample_and_repeats_none(fleet, tin
     info = fleet.info()[victim_index]
     assert info["restarts"] == 1 and info["pid"] != victim["pid"] and info["failed"] is None
     assert served_per_engine([info["url"]]) == [0], "the restarted engine is a fresh process on the same URL"
+    assert engine_weight_version(info["url"]) == "1", "a restarted engine loads the newest weights it was given"
+
+
+def engine_weight_version(url: str) -> str:
+    async def ask():
+        async with SGLangClient(url) as client:
+            return (await client.get("/get_model_info"))["weight_version"]
+
+    return asyncio.run(ask())
 
 
 def restarted_and_healthy(fleet, index: int, old_pid: int) -> bool:
