@@ -93,7 +93,10 @@ def test_full_queue_answers_503_and_the_service_recovers(service):
     sleeper = {"problem": SUM, "code": "import time\ntime.sleep(1.5)\nprint(3)\n"}
     with ThreadPoolExecutor(4) as executor:
         slow = [executor.submit(_post, service + "/judge", sleeper) for _ in range(2)]
-        time.sleep(0.5)  # both are in flight: one running, one queued (capacity 2)
+        deadline = time.monotonic() + 30
+        while _get(service + "/health")[1]["in_flight"] < 2:  # one running, one queued: capacity 2
+            assert time.monotonic() < deadline, "the two slow submissions never got in flight"
+            time.sleep(0.05)
         status, body = _post(service + "/judge", {"problem": SUM, "code": CORRECT})
         assert status == 503 and "queue full" in body["error"]
         assert [f.result()[0] for f in slow] == [200, 200]
