@@ -45,9 +45,8 @@ class EngineFleet:
                 options["scheduling_strategy"] = placement.engine_strategy(i)
             if use_gpu:
                 options.update(num_gpus=0.01, runtime_env=GPU_RUNTIME_ENV)
-            base_gpu_id = placement.engine_bundles[i][0] if (placement is not None and use_gpu) else 0
             fleet.actors.append(remote.options(**options).remote(
-                cfg, model_path, i, str(log_dir), seed=seed + 1000 * i, base_gpu_id=base_gpu_id))
+                cfg, model_path, i, str(log_dir), seed=seed + 1000 * i, use_gpu=use_gpu))
         try:
             fleet.engine_urls = ray.get([actor.start.remote() for actor in fleet.actors])
             fleet.router = Router.start(fleet.engine_urls, cfg.router, Path(log_dir))

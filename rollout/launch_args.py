@@ -8,8 +8,9 @@ from rollout.process import python_module
 
 
 def sglang_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int, seed: int = 0,
-                       base_gpu_id: int = 0, weight_version: str = "0") -> list[str]:
-    """Arguments of `python -m sglang.launch_server` (sglang.srt.server_args.ServerArgs)."""
+                       base_gpu_id: int = 0, weight_version: str = "0", use_gpu: bool = True) -> list[str]:
+    """Arguments of `python -m sglang.launch_server` (sglang.srt.server_args.ServerArgs); SGLang always
+    runs on GPUs, from base_gpu_id on."""
     args = ["--model-path", model_path, "--host", host, "--port", str(port), "--tp-size", str(cfg.tp_size),
             "--mem-fraction-static", str(cfg.mem_fraction_static), "--dtype", cfg.dtype,
             "--random-seed", str(seed), "--base-gpu-id", str(base_gpu_id), "--weight-version", weight_version,
@@ -26,9 +27,10 @@ def sglang_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int
 
 
 def embedded_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int, seed: int = 0,
-                         base_gpu_id: int = 0, weight_version: str = "0") -> list[str]:
+                         base_gpu_id: int = 0, weight_version: str = "0", use_gpu: bool = False) -> list[str]:
     dtype = "float32" if cfg.dtype == "auto" else cfg.dtype
-    return ["--model-path", model_path, "--host", host, "--port", str(port), "--dtype", dtype,
+    device = f"cuda:{base_gpu_id}" if use_gpu else "cpu"
+    return ["--model-path", model_path, "--host", host, "--port", str(port), "--dtype", dtype, "--device", device,
             "--max-batch", str(cfg.embedded_max_batch), "--threads", str(cfg.embedded_threads),
             "--random-seed", str(seed),
             "--weight-version", weight_version]

@@ -85,9 +85,7 @@ class RolloutManager:
                                            for i in range(self.cfg.group_size))))
 
     def _keeps(self, group: list[Sample]) -> bool:
-        if not self.cfg.dynamic_sampling or self.reward_fn is None:
-            return True
-        return len({s.reward for s in group}) > 1
+        return not self._filters() or len({s.reward for s in group}) > 1
 
     async def rollout(self, problems: Iterator[Problem], num_groups: int, temperature: float) -> RolloutBatch:
         """A batch of `num_groups` groups, drawing problems from `problems` as dynamic sampling needs."""

@@ -21,9 +21,18 @@ from rollout.process import free_port, start_process, stop_process, wait_healthy
 log = logging.getLogger("rollout.engine")
 
 
+def _ray_gpu_ids() -> list:
+    import ray
+
+    ids = ray.get_gpu_ids()
+    if not ids:
+        raise RuntimeError("engine actor asked for a GPU but Ray assigned none; give the actor num_gpus > 0")
+    return ids
+
+
 class EngineActor:
     def __init__(self, cfg: RolloutConfig, model_path: str, engine_index: int, log_dir: str,
-                 host: str = "127.0.0.1", seed: int = 0, base_gpu_id: int = 0):
+                 host: str = "127.0.0.1", seed: int = 0, use_gpu: bool = False):
         self.cfg = cfg
         self.model_path = model_path
         self.weight_version = "0"
@@ -31,7 +40,9 @@ class EngineActor:
         self.host = host
         self.port = free_port(host)
         self.seed = seed
-        self.base_gpu_id = base_gpu_id
+        self.use_gpu = use_gpu
+        # The GPU Ray gave this actor's bundle; with CUDA_VISIBLE_DEVICES left whole, it is the server's first.
+        self.base_gpu_id = int(_ray_gpu_ids()[0]) if use_gpu else 0
         self.log_path = Path(log_dir) / f"engine_{engine_index}_{self.port}.log"
         self.restarts = 0
         self.failed: str | None = None
@@ -50,7 +61,8 @@ class EngineActor:
 
     def _launch(self) -> None:
         command = server_command(self.cfg, self.model_path, self.host, self.port, seed=self.seed + self.restarts,
-                                 base_gpu_id=self.base_gpu_id, weight_version=self.weight_version)
+                                 base_gpu_id=self.base_gpu_id, weight_version=self.weight_version,
+                                 use_gpu=self.use_gpu)
         self._process = start_process(command, self.log_path)
         wait_healthy(self.url, self._process, self.cfg.engine_startup_timeout_s, self.log_path)
 

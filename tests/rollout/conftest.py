@@ -79,19 +79,20 @@ def problems(count: int, prefix: str = "p"):
             for i in range(count)]
 
 
-@pytest.fixture()
-def embedded_server(tmp_path):
-    """Start embedded servers as child processes: `start(model_dir) -> url`; all stopped after the test."""
+@pytest.fixture(scope="module")
+def embedded_server(tmp_path_factory):
+    """Start embedded servers as child processes: `start(model_dir) -> url`; stopped after the module."""
     from rollout.config import RolloutConfig
     from rollout.launch_args import server_command
     from rollout.process import free_port, start_process, stop_process, wait_healthy
 
     started = []
+    log_dir = tmp_path_factory.mktemp("server_logs")
 
     def start(model_dir: Path, max_batch: int = 8) -> str:
         port = free_port()
         cfg = RolloutConfig(engine="embedded", dtype="float32", embedded_max_batch=max_batch)
-        log_path = tmp_path / f"engine_{port}.log"
+        log_path = log_dir / f"engine_{port}.log"
         process = start_process(server_command(cfg, str(model_dir), "127.0.0.1", port), log_path)
         started.append(process)
         url = f"http://127.0.0.1:{port}"

@@ -1,6 +1,10 @@
-"""Weight updates through disk, in memory (tensor bytes) and a gloo group: greedy outputs follow the new
+"""One embedded engine server in a child process, driven through the client and the RolloutManager.
+
+Weight updates through disk, in memory (tensor bytes) and a gloo group: greedy outputs follow the new
 weights, every Sample carries the version the engine reports, and a bucket that names no parameter is
-refused without touching the weights or the version."""
+refused without touching the weights or the version. Dynamic sampling keeps only groups whose rewards
+differ, over-sampling until the batch is full; responses without a program get reward 0 and verdict
+no_code without reaching the judge."""
 from __future__ import annotations
 
 import asyncio
@@ -32,9 +36,14 @@ def buckets_of(model, size: int = 5):
     return [named[i:i + size] for i in range(0, len(named), size)]
 
 
-def test_weight_updates_change_greedy_outputs_and_versions(tiny_model_dir, other_tiny_model_dir, embedded_server,
+@pytest.fixture(scope="module")
+def server_url(embedded_server, tiny_model_dir) -> str:
+    return embedded_server(tiny_model_dir)
+
+
+def test_weight_updates_change_greedy_outputs_and_versions(server_url, tiny_model_dir, other_tiny_model_dir,
                                                            tmp_path):
-    url = embedded_server(tiny_model_dir)
+    url = server_url
     model_a, model_b = hf_model(tiny_model_dir), hf_model(other_tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     cfg = RolloutConfig(group_size=2, max_new_tokens=NEW_TOKENS, temperature=0.0, dynamic_sampling=False)
@@ -81,3 +90,69 @@ def test_weight_updates_change_greedy_outputs_and_versions(tiny_model_dir, other
             await greedy_outputs(3, "b")
 
     asyncio.run(scenario())
+
+
+class CountingProblems:
+    """An endless problem source that counts what the manager drew."""
+
+    def __init__(self):
+        self.drawn = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.drawn += 1
+        return problems(self.drawn, prefix="d")[-1]
+
+
+async def parity_of_first_token(problem, sample):
+    """A reward that differs within a group about as often as a coin does."""
+    return float(sample.response_ids[0] % 2), {"verdict": "AC" if sample.response_ids[0] % 2 else "WA"}
+
+
+def test_dynamic_sampling_keeps_only_groups_with_different_rewards(server_url, tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cfg = RolloutConfig(group_size=3, max_new_tokens=4, over_sampling_factor=1.5, max_sampling_rounds=6)
+    source = CountingProblems()
+
+    async def scenario():
+        async with SGLangClient(server_url) as client:
+            manager = RolloutManager(cfg, client, PromptBuilder(tokenizer), parity_of_first_token)
+            return await manager.rollout(source, num_groups=4, temperature=1.5)
+
+    batch = asyncio.run(scenario())
+    assert len(batch.groups) == 4 and batch.metrics["rollout/groups_short"] == 0
+    assert all(len({s.reward for s in group}) > 1 for group in batch.groups)
+    assert source.drawn >= 6, "the first round over-samples 4 groups by 1.5"
+    keys = [s.key for s in batch.samples]
+    assert len(keys) == len(set(keys)) == 12
+    verdicts = batch.metrics["rollout/verdict_AC"] + batch.metrics["rollout/verdict_WA"]
+    assert verdicts == 12
+
+
+def test_responses_without_a_program_get_no_code_without_the_judge(server_url, tiny_model_dir):
+    from judge.pool import JudgePool
+
+    from rollout.rewards import JudgeReward
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cfg = RolloutConfig(group_size=2, max_new_tokens=4, max_sampling_rounds=2, over_sampling_factor=1.0)
+    source = CountingProblems()
+    pool = JudgePool(workers=1)
+
+    async def scenario():
+        async with SGLangClient(server_url) as client:
+            manager = RolloutManager(cfg, client, PromptBuilder(tokenizer), JudgeReward(pool))
+            return await manager.rollout(source, num_groups=2, temperature=1.0)
+
+    try:
+        batch = asyncio.run(scenario())
+        assert pool.zygote_pids == [], "nothing was sent to the judge"
+    finally:
+        pool.close()
+    assert all(s.reward == 0.0 and s.verdict["verdict"] == "no_code" for s in batch.samples)
+    # every group has equal rewards: two rounds drop them all, and the batch is filled with dropped groups
+    assert source.drawn == 4 and len(batch.groups) == 2
+    assert batch.metrics["rollout/groups_short"] == 2 and batch.metrics["rollout/sampling_rounds"] == 2
+    assert batch.metrics["rollout/verdict_no_code"] == 4
