@@ -113,7 +113,7 @@ def scenario_single(out: Path) -> dict:
 
     par = ParallelConfig()
     state.initialize(par)
-    result = {}
+    result = {"cpu_layer_loaded": "megatron_mc.platform.cpu" in sys.modules}
     tokens = sample_tokens(2, 20)
     for family in FAMILIES:
         hf_dir = out / family

@@ -1,5 +1,7 @@
 """Configs, adapters and layouts without Megatron-Core: validation errors name the key, unsupported
 architecture fields are refused, and every layout converts TP shards to HF tensors and back exactly."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -139,3 +141,15 @@ def test_adapter_base_maps_names_with_global_layer_indices():
     with pytest.raises(KeyError, match="no HF counterpart"):
         adapter.rule_for("decoder.layers.0.mlp.router.weight")
     assert isinstance(adapter, ModelAdapter)
+
+
+def test_only_the_platform_entry_point_knows_the_cpu_layer():
+    repo = Path(__file__).resolve().parents[2]
+    users = [
+        str(path.relative_to(repo))
+        for folder in ("megatron_mc", "rollout", "judge", "tools", "benchmarks")
+        for path in (repo / folder).rglob("*.py")
+        if ("platform.cpu" in path.read_text() or "platform import cpu" in path.read_text())
+        and path.parent.name != "platform"
+    ]
+    assert users == []

@@ -13,6 +13,10 @@ def measured(tmp_path_factory):
     return launch("single", 1, tmp_path_factory.mktemp("single-cuda"), cuda=True)
 
 
+def test_cpu_layer_is_not_loaded_on_cuda(measured):
+    assert measured["cpu_layer_loaded"] is False
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_log_probs_match_hf_on_cuda(measured, family):
     assert measured[f"logprob_diff/{family}"] < 1e-4

@@ -12,6 +12,10 @@ def measured(tmp_path_factory):
     return launch("single", 1, tmp_path_factory.mktemp("single"))
 
 
+def test_cpu_layer_is_what_runs_megatron_here(measured):
+    assert measured["cpu_layer_loaded"] is True
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_log_probs_match_hf(measured, family):
     assert measured[f"logprob_diff/{family}"] < 1e-4
