@@ -59,6 +59,14 @@ class TemperatureController:
                                  "diversity": found.diversity, "self_similarity": found.self_similarity})
         return self.temperature
 
+    @classmethod
+    def from_config(cls, cfg) -> TemperatureController | None:
+        """The controller RolloutConfig describes; None when rollout.target_diversity is unset (the fixed
+        rollout.temperature is used)."""
+        if cfg.target_diversity is None:
+            return None
+        return cls(cfg.target_diversity, cfg.temperature_candidates, cfg.temperature_stage_steps, cfg.diversity_ngram)
+
     def state_dict(self) -> dict:
         return {"temperature": self.temperature, "next_search_step": self.next_search_step,
                 "history": list(self.history)}

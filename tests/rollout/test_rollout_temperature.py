@@ -12,6 +12,7 @@ import asyncio
 
 import torch
 
+from rollout.config import RolloutConfig
 from rollout.temperature import TemperatureController, search_temperature
 
 VOCAB, LENGTH, GROUP, PROBE_GROUPS = 64, 8, 4, 96
@@ -79,3 +80,10 @@ def test_staged_schedule_raises_the_temperature_only_at_stage_boundaries_and_res
     model.logits = model.logits / 4  # much more diverse now: the search would pick a lower T, the schedule holds
     assert asyncio.run(run_steps(resumed, [20])) == [1.5]
     assert resumed.history[-1]["searched"] < 1.5
+
+
+def test_controller_from_config():
+    assert TemperatureController.from_config(RolloutConfig()) is None
+    controller = TemperatureController.from_config(RolloutConfig(target_diversity=0.4, temperature_stage_steps=7))
+    assert (controller.target_diversity, controller.stage_steps) == (0.4, 7)
+    assert controller.candidates == RolloutConfig().temperature_candidates
