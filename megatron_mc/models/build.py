@@ -25,6 +25,11 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     par.check_model(adapter.num_layers, adapter.num_heads, adapter.num_kv_heads, adapter.num_experts)
+    if par.cp > 1 and impl != "transformer_engine":
+        raise ValueError(
+            f"cp={par.cp}: context parallelism needs Transformer Engine's attention; Megatron-Core's "
+            "local attention cannot split sequences. Install TE on a CUDA machine or set cp: 1"
+        )
     if adapter.padded_vocab % par.tp:
         raise ValueError(
             f"padded vocabulary {adapter.padded_vocab} is not divisible by tp={par.tp}; choose "

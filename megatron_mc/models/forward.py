@@ -35,6 +35,11 @@ def forward_logits(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, t
     from megatron.core import parallel_state as ps
     from megatron.core.pipeline_parallel import get_forward_backward_func
 
+    if ps.get_context_parallel_world_size() > 1:
+        raise NotImplementedError(
+            "forward_logits does not split sequences across context-parallel ranks yet; use cp: 1 for "
+            "log-prob recomputation"
+        )
     batch, seq = tokens.shape
     # Sequence parallelism splits positions across TP ranks: pad on the right (invisible to causal
     # attention over the real tokens) to a multiple of tp and cut the logits back.

@@ -153,3 +153,17 @@ def test_only_the_platform_entry_point_knows_the_cpu_layer():
         and path.parent.name != "platform"
     ]
     assert users == []
+
+
+def test_fp8_settings_pass_through_to_megatron_fields():
+    from megatron_mc.models.layer_spec import precision_kwargs
+
+    cfg = from_dict(ModelConfig, {"dtype": "bfloat16", "fp8": {
+        "enabled": True, "format": "e4m3", "recipe": "tensorwise", "amax_history_len": 16,
+        "amax_compute_algo": "most_recent", "margin": 1, "bf16_layers_at_start": 1}}, "model")
+    kwargs = precision_kwargs(cfg)
+    assert kwargs["bf16"] and kwargs["params_dtype"] == torch.bfloat16
+    assert (kwargs["fp8"], kwargs["fp8_recipe"], kwargs["fp8_amax_history_len"]) == ("e4m3", "tensorwise", 16)
+    assert (kwargs["fp8_amax_compute_algo"], kwargs["fp8_margin"]) == ("most_recent", 1)
+    assert kwargs["first_last_layers_bf16"] and kwargs["num_layers_at_start_in_bf16"] == 1
+    assert "fp8" not in precision_kwargs(ModelConfig())
