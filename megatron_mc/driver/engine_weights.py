@@ -1,0 +1,33 @@
+"""Pushing the trainer's weights into the engines: each transport's options chosen here by
+rollout.weight_sync, and the engines told which weights a restart must load."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rollout.weight_sync import DiskWeightSync
+
+
+def _disk(session) -> dict[str, Any]:
+    return {"directory": str(session.weight_sync_dir), "reference_model_dir": str(session.start_model)}
+
+
+def _tensor(session) -> dict[str, Any]:
+    return {"engine": session.cfg.rollout.engine, "tp_size": session.cfg.rollout.tp_size}
+
+
+def _distributed(session) -> dict[str, Any]:
+    return {"tp_size": session.cfg.rollout.tp_size,
+            "backend": "nccl" if session.cfg.rollout.engine == "sglang" else "gloo"}
+
+
+TRANSPORT_OPTIONS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "disk": _disk, "tensor": _tensor, "distributed": _distributed}
+
+
+def sync_engine_weights(session, version: int) -> None:
+    kind = session.cfg.rollout.weight_sync
+    options = TRANSPORT_OPTIONS[kind](session)
+    session.group.update_engine_weights(kind, session.fleet.engine_urls, version, **options)
+    if kind == "disk":  # a restarted engine loads this version instead of the starting model
+        written = DiskWeightSync(session.fleet.engine_urls, **options).version_dir(version)
+        session.fleet.note_weights(str(written), version)

@@ -1,0 +1,134 @@
+"""The RL step loop. One step reads like the algorithm:
+
+  temperature -> rollout (judged inside, overlapped with generation) -> advantages and masks ->
+  old log-probs -> optimizer steps (train.train_batch_size / train.mini_batch_size of them) ->
+  weight sync (version = step) -> evaluation when due -> metrics -> checkpoint and HF export when due
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+import torch
+
+from megatron_mc.algo import JudgedBatch, compute_sample_advantages
+from megatron_mc.driver.checkpointing import due, export_hf, save_checkpoint
+from megatron_mc.driver.engine_weights import sync_engine_weights
+from megatron_mc.driver.evaluation import evaluate_policy, headline
+from megatron_mc.driver.problems import ProblemStream
+from megatron_mc.driver.signals import StopRequest
+from megatron_mc.driver.step_metrics import logprob_diff, pass_rate, prefixed
+from megatron_mc.metrics.logger import MetricsLogger
+from megatron_mc.metrics.sinks import numeric_items
+from megatron_mc.run_state import RunState
+from megatron_mc.trainer.batch import TrainBatch
+from megatron_mc.typed_config import ConfigError
+from rollout.manager import RolloutBatch
+
+NON_INCORRECT = ("AC", "no_code")  # accepted, or no complete program to judge (a response cut off mid-code)
+
+
+def judged_batch(rollout: RolloutBatch, max_length: int) -> JudgedBatch:
+    samples = rollout.samples
+    return JudgedBatch(
+        rewards=[s.reward or 0.0 for s in samples],
+        group_ids=[g for g, group in enumerate(rollout.groups) for _ in group],
+        response_lengths=[len(s.response_ids) for s in samples],
+        max_length=max_length,
+        non_incorrect=[s.verdict.get("verdict") in NON_INCORRECT for s in samples],
+        response_token_ids=[s.response_ids for s in samples])
+
+
+class RLLoop:
+    def __init__(self, session, logger: MetricsLogger, stream: ProblemStream, temperature,
+                 history: list[dict], stop: StopRequest):
+        self.session = session
+        self.cfg = session.cfg
+        self.logger = logger
+        self.stream = stream
+        self.temperature = temperature
+        self.history = history
+        self.stop = stop
+
+    async def run(self, start_step: int) -> int:
+        """Train from `start_step` (0: fresh) to train.max_steps or a stop request; returns the last step."""
+        if self.cfg.algo.needs_reference_model:
+            raise ConfigError(f"algo.kl_coef is {self.cfg.algo.kl_coef} but the trainer keeps no reference policy; "
+                              "set algo.kl_coef: 0 (MicroCoder-GRPO and DAPO train without a KL term)")
+        last = self.cfg.train.max_steps
+        if start_step > 0:
+            sync_engine_weights(self.session, start_step)  # the engines started from the initial model
+        elif self.session.eval_problems:
+            with self.logger.timers.phase("eval"):
+                before = await evaluate_policy(self.session, 0)
+            self.logger.message(f"held-out before training: {headline(before)}")
+            self._log(0, before)
+        step = start_step
+        while step < last and not self.stop.requested:
+            step += 1
+            await self.rl_step(step)
+            self._after_step(step, final=self.stop.requested)
+        return step
+
+    async def rl_step(self, step: int) -> None:
+        cfg, group, timers = self.cfg, self.session.group, self.logger.timers
+        with timers.phase("temperature"):
+            temperature = await self.temperature.for_step(step, self.session.manager)
+        with timers.phase("rollout"):
+            rollout = await self.session.manager.rollout(self.stream, cfg.train.train_batch_size, temperature)
+        with timers.phase("advantages"):
+            generator = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + step)
+            advantages = compute_sample_advantages(judged_batch(rollout, cfg.rollout.max_new_tokens), cfg.algo,
+                                                   generator)
+            # an empty response (the engine stopped at once) has no token to learn from
+            kept = [(s, a) for s, a in zip(rollout.samples, advantages.advantages.tolist()) if s.response_ids]
+            samples = [s for s, _ in kept]
+            batch = TrainBatch.from_samples(samples, [a for _, a in kept], temperature)
+        with self._engines_asleep():
+            with timers.phase("old_logprobs"):
+                batch = dataclasses.replace(batch, old_logprobs=group.compute_logprobs(batch))
+            with timers.phase("train"):
+                train_metrics = group.train(batch)
+        with timers.phase("weight_sync"):
+            sync_engine_weights(self.session, step)
+        metrics = {**rollout.metrics, **prefixed("algo", advantages.metrics()), **prefixed("train", train_metrics),
+                   **logprob_diff([s.rollout_logprobs for s in samples], batch.old_logprobs),
+                   "rollout/pass_rate": pass_rate(rollout.samples), "rollout/empty_responses": float(
+                       len(rollout.samples) - len(samples)), "rollout/temperature": temperature,
+                   "weights/version": float(step), "data/epoch": float(self.stream.sampler.epoch),
+                   "data/problem_ids": self.stream.take_drawn()}
+        if self.session.eval_problems and due(step, cfg.eval.interval, cfg.train.max_steps):
+            with timers.phase("eval"):
+                metrics.update(await evaluate_policy(self.session, step))
+            self.logger.message(f"held-out at step {step}: {headline(metrics)}")
+        self._log(step, metrics)
+
+    def _log(self, step: int, metrics: dict) -> None:
+        row = self.logger.log_step(step, metrics)
+        self.history.append({"step": step, **numeric_items(row)})
+
+    def _after_step(self, step: int, final: bool) -> None:
+        """Checkpoint and HF export when due; `final`: a stop was requested, so both happen now."""
+        cfg = self.cfg
+        last = cfg.train.max_steps
+        if final or due(step, cfg.checkpoint.interval, last):
+            folder = save_checkpoint(cfg, self.session.group, RunState(
+                step, self.stream.sampler.state_dict(), self.temperature.state_dict(), list(self.history)))
+            self.logger.message(f"checkpoint saved: step {step} -> {folder}")
+        if final or due(step, cfg.checkpoint.hf_export_interval, last):
+            out = export_hf(cfg, self.session.group, step, self.session.start_model)
+            self.logger.message(f"HF checkpoint exported: step {step} -> {out}")
+
+    @contextlib.contextmanager
+    def _engines_asleep(self) -> Iterator[None]:
+        """Colocated engines hand their GPU memory to the trainer while it works, and take it back before
+        the weight update."""
+        if self.cfg.rollout.placement != "colocated":
+            yield
+            return
+        self.session.fleet.release_memory()
+        try:
+            yield
+        finally:
+            self.session.fleet.resume_memory()
