@@ -39,13 +39,14 @@ def compile_cpp(source: str, scratch: str) -> CompileResult:
         f.write(source)
     sandbox.give_to_sandbox_user(source_path)
 
-    def exec_compiler() -> NoReturn:
+    def exec_compiler(zygote_pid: int) -> NoReturn:
         os.chdir(scratch)
         resource.setrlimit(resource.RLIMIT_CPU, (COMPILE_CPU_S, COMPILE_CPU_S + 1))
         resource.setrlimit(resource.RLIMIT_AS, (COMPILE_MEMORY_BYTES, COMPILE_MEMORY_BYTES))
         resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         sandbox.drop_privileges()
+        sandbox.die_with_parent(zygote_pid)
         env = {"PATH": "/usr/bin:/bin", "TMPDIR": scratch, "LANG": "C"}
         os.execve(compiler, [compiler, *FLAGS], env)
 

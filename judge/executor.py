@@ -68,19 +68,20 @@ class Child:
     """A forked child that sets itself up (sandbox included) and waits for its input. Forking ahead lets
     the next test's child set itself up on another core while this test runs."""
 
-    def __init__(self, child_main: Callable[[], NoReturn], workdir_root: str | None) -> None:
+    def __init__(self, child_main: Callable[[int], NoReturn], workdir_root: str | None) -> None:
         in_r, self.in_w = os.pipe()
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
         self.ctl_r, ctl_w = os.pipe()
         go_r, self.go_w = os.pipe()
+        zygote_pid = os.getpid()
         try:
             fcntl.fcntl(self.in_w, _F_SETPIPE_SZ, _PIPE_SIZE)  # most inputs then fit in one write
         except OSError:
             pass
         self.pid = os.fork()
         if self.pid == 0:
-            _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w, go_r)
+            _child(child_main, workdir_root, zygote_pid, in_r, out_w, err_w, ctl_w, go_r)
         for fd in (in_r, out_w, err_w, ctl_w, go_r):
             os.close(fd)
         self.workdir = f"{workdir_root}/{self.pid}" if workdir_root is not None else None
@@ -137,10 +138,10 @@ class Child:
             _remove_workdir(self.workdir)
 
 
-def run_in_child(child_main: Callable[[], NoReturn], stdin_data: bytes, wall_limit_s: float,
+def run_in_child(child_main: Callable[[int], NoReturn], stdin_data: bytes, wall_limit_s: float,
                  output_limit: int, workdir_root: str | None) -> Outcome:
-    """Fork a child that runs `child_main` (which must not return) in `workdir_root/<pid>` when given,
-    and collect what it does."""
+    """Fork a child that runs `child_main(zygote_pid)` (which must not return) in `workdir_root/<pid>`
+    when given, and collect what it does."""
     child = Child(child_main, workdir_root)
     child.start(stdin_data)
     return child.finish(wall_limit_s, output_limit)
@@ -157,7 +158,7 @@ def _prefill(in_w: int, data: bytes) -> bytes:
     return data[written:]
 
 
-def _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w, go_r) -> NoReturn:
+def _child(child_main, workdir_root, zygote_pid, in_r, out_w, err_w, ctl_w, go_r) -> NoReturn:
     try:
         os.setsid()
         os.dup2(in_r, 0)
@@ -171,7 +172,7 @@ def _child(child_main, workdir_root, in_r, out_w, err_w, ctl_w, go_r) -> NoRetur
             os.mkdir(workdir, 0o700)
             sandbox.give_to_sandbox_user(workdir)
             os.chdir(workdir)
-        child_main()
+        child_main(zygote_pid)
     except BaseException as e:  # noqa: BLE001 - anything here is a judge failure, reported as SE
         try:
             os.write(2, f"judge: sandbox setup failed: {e!r}\n".encode())
@@ -267,11 +268,12 @@ def _remove_workdir(path: str) -> None:
 
 # ---- the child half -----------------------------------------------------------------------------------
 
-def enter_sandbox(program: "PythonProgram | NativeProgram", limits: Limits) -> NoReturn:
+def enter_sandbox(program: "PythonProgram | NativeProgram", limits: Limits, zygote_pid: int) -> NoReturn:
     """Runs in the child: limits, user, filter, then (input permitting) READY and the submission. All of
     it before the input arrives except what needs the input (a function call's arguments)."""
     sandbox.apply_rlimits(limits, program.address_space(limits))
     sandbox.drop_privileges()
+    sandbox.die_with_parent(zygote_pid)
     program.seccomp.load()
     if os.read(_GO_FD, 1) != GO:
         os._exit(EXIT_SETUP)  # discarded: its submission stopped before this test

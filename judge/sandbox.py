@@ -2,7 +2,7 @@
 
 Four layers, applied by the child in this order (see executor.enter_sandbox):
   1. rlimits: address space, CPU time, file size, open files, stack, no core dumps;
-  2. an unprivileged uid/gid (65534) when the judge runs as root;
+  2. an unprivileged uid/gid (65534) when the judge runs as root, and death with the zygote;
   3. a seccomp filter (denied: network sockets, fork/vfork, clone without CLONE_THREAD, clone3, ptrace,
      process_vm_*, signals to any other process, namespace and mount tricks; execve except the one call
      that starts a compiled submission);
@@ -21,6 +21,7 @@ import errno
 import math
 import os
 import resource
+import signal
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
 _MAX_STACK_BYTES = 256 << 20
 
 _DENIED = (
@@ -97,6 +99,14 @@ def drop_privileges() -> None:
     os.setresuid(NOBODY, NOBODY, NOBODY)
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Be killed if the zygote dies (a crash there must not leave a sleeping submission behind). Set
+    after the uid change, which clears it."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the zygote died before the setting took hold
+
+
 def give_to_sandbox_user(path: str) -> None:
     if os.geteuid() == 0:
         os.chown(path, NOBODY, NOBODY)
@@ -136,6 +146,7 @@ def _compile_filter(exec_address: int | None) -> tuple[bytes, list[int]]:
     for name in _DENIED:
         _add(f, deny, name)
     _add(f, pyseccomp.ERRNO(errno.ENOSYS), "clone3")  # makes glibc fall back to clone, checked below
+    _add(f, deny, "prctl", pyseccomp.Arg(0, pyseccomp.EQ, _PR_SET_PDEATHSIG))  # keep die_with_parent
     _add(f, deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, _CLONE_THREAD, 0))
     for name in _SIGNAL_CALLS:
         _add(f, deny, name, pyseccomp.Arg(0, pyseccomp.NE, _PID_PLACEHOLDER))

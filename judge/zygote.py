@@ -217,7 +217,7 @@ class _Server:
 
     def _fork_child(self) -> Child:
         program, limits = self.program, self.limits
-        return Child(lambda: enter_sandbox(program, limits), self.scratch_root)
+        return Child(lambda zygote_pid: enter_sandbox(program, limits, zygote_pid), self.scratch_root)
 
     def _fork_spare(self) -> None:
         self.spare = self._fork_child()

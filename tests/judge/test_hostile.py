@@ -5,6 +5,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import psutil
@@ -13,7 +15,7 @@ import pytest
 from judge.runner import judge_on
 from judge.sandbox import NOBODY
 from judge.verdict import Verdict
-from judge.zygote import Zygote
+from judge.zygote import Zygote, ZygoteError
 from judge_test_helpers import stdio_problem
 
 pytestmark = pytest.mark.hostile
@@ -219,6 +221,30 @@ print(found if isinstance(found, str) else (found.decode() if found else 'none')
 def test_walking_the_stack_and_gc_for_the_expected_output_fails(zygote):
     secret = f"answer-{uuid.uuid4().hex}"
     assert_contained(zygote, judge(zygote, INTROSPECTION, [("\n", secret + "\n")], time_limit_s=5))
+
+
+def test_a_dying_zygote_takes_its_running_child_with_it():
+    doomed = Zygote()
+    children = []
+
+    def kill_zygote_once_the_child_runs():
+        process = psutil.Process(doomed.info["pid"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not children:
+            children.extend(c for c in process.children() if c.status() == psutil.STATUS_SLEEPING
+                            and c.uids().real == (NOBODY if os.geteuid() == 0 else os.getuid()))
+            time.sleep(0.05)
+        process.kill()
+
+    killer = threading.Thread(target=kill_zygote_once_the_child_runs)
+    killer.start()
+    with pytest.raises(ZygoteError):
+        judge(doomed, "import time\ntime.sleep(600)\n", time_limit_s=300)
+    killer.join()
+    assert children, "the sleeping child was never seen"
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    doomed.close()
 
 
 def test_the_same_zygote_still_judges_correctly_after_all_attacks(zygote):
