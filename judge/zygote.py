@@ -165,6 +165,9 @@ def flavor_for(language: str, code: str) -> str:
 
 
 class _Server:
+    """The zygote's state: the loaded submission and the child kept ahead. Each handler returns its reply
+    and, optionally, work to do once the reply is sent (forking the first child after a load)."""
+
     def __init__(self, scratch_root: str, hidden: list[str]) -> None:
         self.scratch_root = scratch_root
         self.hidden = hidden
