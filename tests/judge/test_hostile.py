@@ -229,12 +229,19 @@ def test_a_dying_zygote_takes_its_running_child_with_it():
 
     def kill_zygote_once_the_child_runs():
         process = psutil.Process(doomed.info["pid"])
+        sandbox_uid = NOBODY if os.geteuid() == 0 else os.getuid()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not children:
-            children.extend(c for c in process.children() if c.status() == psutil.STATUS_SLEEPING
-                            and c.uids().real == (NOBODY if os.geteuid() == 0 else os.getuid()))
-            time.sleep(0.05)
-        process.kill()
+        try:
+            while time.monotonic() < deadline and not children:
+                for child in process.children():
+                    try:
+                        if child.status() == psutil.STATUS_SLEEPING and child.uids().real == sandbox_uid:
+                            children.append(child)
+                    except psutil.Error:
+                        pass
+                time.sleep(0.05)
+        finally:
+            process.kill()
 
     killer = threading.Thread(target=kill_zygote_once_the_child_runs)
     killer.start()
