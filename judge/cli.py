@@ -87,16 +87,20 @@ def _batch(args: argparse.Namespace) -> int:
     out = Path(args.out)
     partial = out.with_name(out.name + ".partial")
     verdicts: Counter[str] = Counter()
-    with JudgePool(workers=args.workers) as pool, partial.open("w") as sink, tqdm(
-        total=len(rows), unit="sub", file=sys.stderr, disable=not sys.stderr.isatty()
-    ) as progress:
-        submissions = [(problems[r["problem_id"]], r["code"], r["language"]) for r in rows]
-        for index, result in pool.judge_iter(submissions, args.all_tests):
-            # Each row is on disk as soon as it is judged: an interrupted batch keeps its .partial file.
-            sink.write(json.dumps({"id": rows[index]["id"], **result.to_dict()}) + "\n")
-            sink.flush()
-            verdicts[result.verdict.value] += 1
-            progress.update()
+    submissions = [(problems[r["problem_id"]], r["code"], r["language"]) for r in rows]
+    try:
+        with JudgePool(workers=args.workers) as pool, partial.open("w") as sink, tqdm(
+            total=len(rows), unit="sub", file=sys.stderr, disable=not sys.stderr.isatty()
+        ) as progress:
+            for index, result in pool.judge_iter(submissions, args.all_tests):
+                # Each row is on disk as soon as it is judged: an interrupted batch keeps its .partial file.
+                sink.write(json.dumps({"id": rows[index]["id"], **result.to_dict()}) + "\n")
+                sink.flush()
+                verdicts[result.verdict.value] += 1
+                progress.update()
+    except KeyboardInterrupt:
+        print(f"mc-judge batch: interrupted; {sum(verdicts.values())} results kept in {partial}", file=sys.stderr)
+        raise
     os.replace(partial, out)
     summary = ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
     print(f"mc-judge batch: {len(rows)} submissions judged ({summary}); results in {out}", file=sys.stderr)
