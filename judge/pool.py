@@ -103,9 +103,17 @@ class JudgePool:
         return [results[i] for i in range(len(results))]
 
     def close(self) -> None:
+        """Stop: queued submissions are cancelled, running ones finish, zygotes exit."""
         if self._closed:
             return
         self._closed = True
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.future.cancel()
         for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:

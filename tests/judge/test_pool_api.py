@@ -1,6 +1,7 @@
 """The Python API: sync and async, single and batch, thread safety, recovery from a dead zygote."""
 import asyncio
 import threading
+import time
 
 import psutil
 import pytest
@@ -62,3 +63,16 @@ def test_a_killed_zygote_is_replaced_and_judging_goes_on():
         results = [pool.judge(problem, CORRECT).verdict for _ in range(2)]
         assert results[-1] is Verdict.AC and set(results) <= {Verdict.AC, Verdict.SE}
         assert pool.zygote_pids != [pid] and len(pool.zygote_pids) == 1
+
+
+def test_close_cancels_queued_submissions_and_finishes_running_ones():
+    problem = stdio_problem(SUM_TESTS, time_limit_s=2.0)
+    pool = JudgePool(workers=1)
+    running = pool.submit_future(problem, "import time\ntime.sleep(0.5)\n" + CORRECT)
+    queued = [pool.submit_future(problem, CORRECT) for _ in range(5)]
+    while not running.running():
+        time.sleep(0.01)
+    pool.close()
+    assert running.result().verdict is Verdict.AC
+    assert all(f.cancelled() for f in queued)
+    assert pool.in_flight == 0
