@@ -12,11 +12,11 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from megatron_mc.data.tiny_default import default_cache_root, prepare_tiny_default
+from megatron_mc.data.tiny_default import TinyModelShape, default_cache_root, prepare_tiny_default
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class WarmStartSettings:
     warmup_steps: int = 10
     seed: int = 1234
     train_ranks: int = 2  # data-parallel CPU ranks
+    shape: TinyModelShape = field(default_factory=TinyModelShape)
 
 
 def warm_start_config(settings: WarmStartSettings):
@@ -63,7 +64,7 @@ def warm_started_tiny_model(cache_dir: Optional[str | Path] = None,
     from judge.loaders import load_problems
     from megatron_mc.sft.run import run_sft
 
-    tiny = prepare_tiny_default(cache_dir)
+    tiny = prepare_tiny_default(cache_dir, shape=settings.shape)
     cache_root = Path(cache_dir).expanduser() if cache_dir else default_cache_root()
     key = hashlib.sha256(json.dumps({"tiny": tiny.root.name, "settings": asdict(settings)},
                                     sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,46 @@
+"""Batch cutting: data-parallel shards cover every sequence once; micro-batches respect the padded-token
+budget and mark exactly the response tokens; TrainBatch rejects inconsistent rows."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from megatron_mc.trainer.batch import TrainBatch
+from megatron_mc.trainer.microbatches import make_micro_batch, pack, shard_indices
+
+
+@given(st.integers(0, 50), st.integers(1, 8))
+def test_shards_cover_every_sequence_once_in_order(n, dp):
+    shards = [shard_indices(n, rank, dp) for rank in range(dp)]
+    assert [i for shard in shards for i in shard] == list(range(n))
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=30), st.integers(1, 200), st.sampled_from([1, 2, 4]))
+def test_packs_fit_the_budget_unless_a_sequence_alone_exceeds_it(lengths, budget, multiple):
+    groups = pack(lengths, budget, multiple)
+    assert [i for g in groups for i in g] == list(range(len(lengths)))
+    for group in groups:
+        padded = -(-max(lengths[i] for i in group) // multiple) * multiple
+        assert len(group) * padded <= budget or len(group) == 1
+
+
+def test_micro_batch_marks_the_positions_that_predict_response_tokens():
+    batch = TrainBatch([[1, 2, 3], [4]], [[5, 6], [7, 8, 9]], [1.0, -1.0], [[-0.5, -0.6], [-1.0, -1.1, -1.2]], 1.0)
+    mb = make_micro_batch(batch, multiple_of=4)
+    assert mb.tokens.tolist() == [[1, 2, 3, 5, 6, 0, 0, 0], [4, 7, 8, 9, 0, 0, 0, 0]]
+    targets = mb.tokens[:, 1:][mb.response_mask].tolist()
+    assert targets == [5, 6, 7, 8, 9]
+    values = mb.response_values(mb.rollout_logprobs)
+    assert values[0] == pytest.approx([-0.5, -0.6]) and values[1] == pytest.approx([-1.0, -1.1, -1.2])
+    assert mb.num_tokens == 5
+
+
+def test_train_batch_rejects_rows_that_do_not_line_up():
+    with pytest.raises(ValueError, match="rollout_logprobs\\[0\\]: 1 values for 2 response tokens"):
+        TrainBatch([[1]], [[2, 3]], [1.0], [[-0.1]], 1.0)
+    with pytest.raises(ValueError, match="2 advantages"):
+        TrainBatch([[1]], [[2]], [1.0, 2.0], None, 1.0)
+    with pytest.raises(ValueError, match="response_ids\\[0\\] is empty"):
+        TrainBatch.for_sft([[1]], [[]])
