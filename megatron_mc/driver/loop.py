@@ -23,7 +23,6 @@ from megatron_mc.metrics.logger import MetricsLogger
 from megatron_mc.metrics.sinks import numeric_items
 from megatron_mc.run_state import RunState
 from megatron_mc.trainer.batch import TrainBatch
-from megatron_mc.typed_config import ConfigError
 from rollout.manager import RolloutBatch
 
 NON_INCORRECT = ("AC", "no_code")  # accepted, or no complete program to judge (a response cut off mid-code)
@@ -53,9 +52,6 @@ class RLLoop:
 
     async def run(self, start_step: int) -> int:
         """Train from `start_step` (0: fresh) to train.max_steps or a stop request; returns the last step."""
-        if self.cfg.algo.needs_reference_model:
-            raise ConfigError(f"algo.kl_coef is {self.cfg.algo.kl_coef} but the trainer keeps no reference policy; "
-                              "set algo.kl_coef: 0 (MicroCoder-GRPO and DAPO train without a KL term)")
         last = self.cfg.train.max_steps
         if start_step > 0:
             sync_engine_weights(self.session, start_step)  # the engines started from the initial model

@@ -50,10 +50,9 @@ def starting_model(cfg: RunConfig, data: RunData) -> Path:
     """model.hf_dir when set; for the tiny default, its SFT-warm-started checkpoint (built once, cached)."""
     if cfg.model.hf_dir or cfg.data.source != "tiny_tasks":
         return data.hf_dir
-    from megatron_mc.data.tiny_default import default_cache_root
     from megatron_mc.sft.warm_start import warm_started_tiny_model
 
-    return Path(warm_started_tiny_model(default_cache_root()))
+    return Path(warm_started_tiny_model())
 
 
 def _start_ray(cfg: RunConfig, stack: contextlib.ExitStack) -> None:

@@ -54,9 +54,7 @@ class DiversityTemperature:
 
 
 def make_temperature_source(cfg: RunConfig, train_problems: list[Problem]) -> FixedTemperature | DiversityTemperature:
-    rollout = cfg.rollout
-    if rollout.target_diversity is None:
-        return FixedTemperature(rollout.temperature)
-    controller = TemperatureController(rollout.target_diversity, rollout.temperature_candidates,
-                                       rollout.temperature_stage_steps, rollout.diversity_ngram)
-    return DiversityTemperature(controller, train_problems[:rollout.temperature_probe_problems])
+    controller = TemperatureController.from_config(cfg.rollout)
+    if controller is None:
+        return FixedTemperature(cfg.rollout.temperature)
+    return DiversityTemperature(controller, train_problems[:cfg.rollout.temperature_probe_problems])
