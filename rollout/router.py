@@ -6,7 +6,10 @@ Either way the client gets one URL. Chosen by RolloutConfig.router: "auto" (sgla
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +61,7 @@ class Router:
         url = f"http://{host}:{port}"
         try:
             wait_healthy(url, process, timeout_s, log_path)
+            wait_workers_registered(url, worker_urls, timeout_s)
         except Exception:
             stop_process(process)
             raise
@@ -65,3 +69,20 @@ class Router:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def wait_workers_registered(router_url: str, worker_urls: list[str], timeout_s: float) -> None:
+    """sglang-router answers /health before it has registered its workers; until then every request would
+    go to the first. Both routers list workers at /workers as {"workers": [{"url", "is_healthy"}, ...]}."""
+    wanted = {u.rstrip("/") for u in worker_urls}
+    deadline = time.monotonic() + timeout_s
+    ready: set[str] = set()
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{router_url}/workers", timeout=5) as resp:
+            workers = json.loads(resp.read())["workers"]
+        ready = {w["url"].rstrip("/") for w in workers if w.get("is_healthy", True)}
+        if wanted <= ready:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"router {router_url} registered {sorted(ready)} of workers {sorted(wanted)} "
+                       f"within {timeout_s:.0f} s")
