@@ -8,6 +8,7 @@ mid-batch still yields every requested sample exactly once, and the restarted en
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
 import time
@@ -142,7 +143,11 @@ def test_weight_update_mid_batch_gives_each_sample_its_versions_weights(fleet, t
                for info in fleet.info())
 
 
-@pytest.mark.parametrize("router_kind, victim_index", [("sglang_router", 0), ("least_outstanding", 1)])
+@pytest.mark.parametrize("router_kind, victim_index", [
+    pytest.param("sglang_router", 0, marks=pytest.mark.skipif(
+        importlib.util.find_spec("sglang_router") is None, reason="sglang-router is not installed")),
+    ("least_outstanding", 1),
+])
 def test_killing_an_engine_mid_batch_loses_no_sample_and_repeats_none(fleet, tiny_model_dir, tmp_path, router_kind,
                                                                        victim_index):
     victim = fleet.info()[victim_index]
