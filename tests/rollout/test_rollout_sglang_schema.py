@@ -26,7 +26,9 @@ from rollout.weight_sync.disk import update_from_disk_payload
 from rollout.weight_sync.distributed import init_group_payload, update_from_distributed_payload
 from rollout.weight_sync.tensor import update_from_tensor_payload
 
-pytest.importorskip("sglang", reason="sglang is not installed (pip install --no-deps sglang)")
+SGLANG_INSTALL = ("pip install --no-deps sglang pybase64 msgspec pyzmq IPython traitlets triton "
+                  "(never with dependencies: they replace torch)")
+pytest.importorskip("sglang.srt.server_args", reason=f"sglang does not import; {SGLANG_INSTALL}")
 pydantic = pytest.importorskip("pydantic")
 
 
