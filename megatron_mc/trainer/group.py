@@ -17,6 +17,15 @@ from megatron_mc.trainer.results import merge_logprobs, merge_train_metrics
 CPUS_PER_RANK_WITHOUT_GPUS = 0.5  # leaves room on a small CPU machine for the engine and the judge
 
 
+def _rank_resources(gpus: bool, cpus_per_rank: Optional[float], placement_group, rank: int) -> dict:
+    """A GPU (or a CPU share) per rank; within a placement group, no more CPU than the rank's bundle has."""
+    wanted = {"num_gpus": 1, "num_cpus": cpus_per_rank or 1} if gpus else {
+        "num_cpus": cpus_per_rank or CPUS_PER_RANK_WITHOUT_GPUS}
+    if placement_group is not None:
+        wanted["num_cpus"] = min(wanted["num_cpus"], placement_group.bundle_specs[rank].get("CPU", 0))
+    return wanted
+
+
 class TrainActor:
     """A Ray actor holding one TrainWorker; `call` runs one of its methods."""
 
@@ -50,12 +59,10 @@ class TrainGroup:
         world_size = cfg.cluster.train_gpus
         cfg.parallel.dp(world_size)  # raises naming the sizes when they do not tile the ranks
         gpus = ray.cluster_resources().get("GPU", 0) > 0
-        resources = {"num_gpus": 1, "num_cpus": cpus_per_rank or 1} if gpus else {
-            "num_cpus": cpus_per_rank or CPUS_PER_RANK_WITHOUT_GPUS}
         actor_class = ray.remote(TrainActor)
         self.actors = []
         for rank in range(world_size):
-            options = dict(resources)
+            options = _rank_resources(gpus, cpus_per_rank, placement_group, rank)
             if placement_group is not None:
                 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 

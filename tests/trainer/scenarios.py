@@ -69,9 +69,9 @@ def engine_greedy(url: str, prompt: list[int]) -> tuple[list[int], str]:
     return answer["output_ids"], answer["meta_info"]["weight_version"]
 
 
-def layout_scenario(hf_dir: Path, out: Path, **parallel) -> dict:
+def layout_scenario(hf_dir: Path, out: Path, placement_group=None, **parallel) -> dict:
     """Log-probs before training, one RL step's metrics and the exported weights after it."""
-    group = TrainGroup(run_config(**parallel), str(hf_dir))
+    group = TrainGroup(run_config(**parallel), str(hf_dir), placement_group=placement_group)
     try:
         batch = rl_batch()
         logprobs = group.compute_logprobs(batch)

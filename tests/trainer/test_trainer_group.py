@@ -37,8 +37,16 @@ def ray_cluster():
 
 @pytest.fixture(scope="module")
 def layouts(hf_dir, ray_cluster, single_rank, tmp_path_factory):
-    measured = {name: layout_scenario(hf_dir, tmp_path_factory.mktemp(f"export-{name}"), **dict(layout))
-                for name, layout in LAYOUTS.items()}
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    # TP=2 runs inside a placement group whose bundles hold less CPU than a rank asks for by default
+    bundles = placement_group([{"CPU": 0.4}] * 2)
+    try:
+        measured = {name: layout_scenario(hf_dir, tmp_path_factory.mktemp(f"export-{name}"),
+                                          placement_group=bundles if name == "tp2" else None, **dict(layout))
+                    for name, layout in LAYOUTS.items()}
+    finally:
+        remove_placement_group(bundles)
     return {"tp1": single_rank["layout"], **measured}
 
 
