@@ -8,7 +8,6 @@ exception or Ctrl-C anywhere stops what was started, newest first.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from rollout.manager import RolloutManager
 from rollout.placement import Placement, make_placement
 from rollout.prompts import PromptBuilder
 from rollout.rewards import JudgeReward
-
-log = logging.getLogger("megatron_mc.driver")
 
 
 @dataclass
