@@ -47,7 +47,10 @@ def run_sft(cfg: RunConfig, hf_dir: str, examples: list[Example], steps: int, ou
     started_ray = not ray.is_initialized()
     if started_ray:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(address=cfg.cluster.ray_address, include_dashboard=False)
+        if cfg.cluster.ray_address:
+            ray.init(address=cfg.cluster.ray_address, include_dashboard=False)
+        else:
+            ray.init(num_cpus=max(2, len(os.sched_getaffinity(0))), include_dashboard=False)
     cfg = sft_config(cfg, steps)
     group = TrainGroup(cfg, hf_dir)
     history = []

@@ -58,3 +58,27 @@ def test_cli_reports_bad_data_and_missing_model(tmp_path, capsys):
     assert "d.jsonl, row 1" in capsys.readouterr().err
     assert main(["--config", str(config), "--data", str(data), "--set", "model.hf_dir="]) == 2
     assert "model.hf_dir is empty" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_cli_fine_tunes_and_exports_a_loadable_checkpoint(tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+
+    from megatron_mc.checkpoint.safetensors_dir import SafetensorsDir
+
+    start = prepare_tiny_default().hf_dir
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {{hf_dir: {start}, dtype: float32, transformer_impl: local, "
+                      "make_vocab_size_divisible_by: 64}\ncluster: {gpus_per_node: 1}\n"
+                      "train: {train_batch_size: 4, mini_batch_size: 4, n_samples_per_prompt: 1, lr: 1.0e-3}\n")
+    data = _write(tmp_path / "d.jsonl", [{"prompt": f"Print {i}.", "response": f"print({i})"} for i in range(6)])
+    out = tmp_path / "sft"
+    assert main(["--config", str(config), "--data", str(data), "--steps", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert [line.split()[1] for line in printed.splitlines() if line.startswith("step ")] == ["1/3", "2/3", "3/3"]
+    model = AutoModelForCausalLM.from_pretrained(out)  # config, weights and index all in place
+    assert model.config.vocab_size == AutoModelForCausalLM.from_pretrained(start).config.vocab_size
+    assert (out / "tokenizer.json").is_file()
+    before, after = SafetensorsDir(str(start)), SafetensorsDir(str(out))
+    assert max((after.get(n) - before.get(n)).abs().max().item() for n in after.names()) > 1e-4
