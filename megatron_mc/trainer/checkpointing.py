@@ -1,9 +1,9 @@
 """The trainer's Megatron distributed checkpoint: model, optimizer, LR scheduler and every rank's RNG
 states, in one dist_checkpointing save (STEP_DIR/model/, as megatron_mc.run_state lays it out).
 
-The model and optimizer reshard on load like megatron_mc.checkpoint.dist; the RNG states are per rank
-and load only under the same world size (another layout starts from fresh RNG streams, which is what a
-resharded run gets anyway).
+Resuming is tested under the layout the checkpoint was saved with. The RNG states are one object per
+rank, so they load only under the same world size; the model part reshards like
+megatron_mc.checkpoint.dist, the optimizer part through Megatron's own sharded optimizer state.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _set_rng_state(state: dict) -> None:
     tensor_parallel.get_cuda_rng_tracker().set_states(state["tracker"])
 
 
-def _sharded_rng(data) -> "ShardedObject":  # noqa: F821 (megatron import is lazy)
+def _sharded_rng(data):
     from megatron.core.dist_checkpointing.mapping import ShardedObject
 
     return ShardedObject("rng_state", data, (dist.get_world_size(),), (dist.get_rank(),), replica_id=0)

@@ -16,7 +16,7 @@ TEMPERATURE = 0.7
 GREEDY_TOKENS = 8
 
 
-def run_config(lr: float = 2e-4, **parallel) -> "RunConfig":  # noqa: F821
+def run_config(lr: float = 2e-4, **parallel):
     world = parallel.pop("world", 1)
     return config_from_dict({
         "model": {"dtype": "float32", "transformer_impl": "local", "make_vocab_size_divisible_by": 64},
