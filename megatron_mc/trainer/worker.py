@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import socket
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -32,6 +33,9 @@ from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntrop
 # Finite, so that p * log p of a padding column is 0 * (-1e30) = 0, not 0 * (-inf) = nan.
 _PADDED_VOCAB_LOGIT = -1e30
 DEFAULT_BUCKET_BYTES = 512 << 20
+# Transports that collect every bucket before sending (rollout/weight_sync/distributed.py lists them),
+# while iter_hf_buckets reuses one buffer per bucket: they get copies.
+_HOLDS_BUCKETS = {"distributed"}
 
 
 class TrainWorker:
@@ -59,6 +63,8 @@ class TrainWorker:
         self.reports = ps.is_pipeline_last_stage() and ps.get_tensor_model_parallel_rank() == 0
         # Sequence parallelism splits the sequence dimension over the TP ranks.
         self.length_multiple = cfg.parallel.tp if cfg.parallel.sequence_parallel else 1
+        self._loop = asyncio.new_event_loop()
+        self._syncs: dict = {}
 
     def _configure_schedule(self) -> None:
         """What Megatron-LM's training loop sets on the model config for its schedules."""
@@ -187,9 +193,10 @@ class TrainWorker:
 
     def update_engine_weights(self, kind: str, engine_urls: list[str], version: int, **options) -> None:
         """Collective: every rank walks the HF buckets (TP shards are gathered on the way); the source
-        rank, the first of its tensor and data parallel groups, pushes them with rollout.weight_sync."""
+        rank, the first of its tensor and data parallel groups, pushes them with rollout.weight_sync.
+        The source keeps one transport per (kind, engines, options) and one event loop across calls, so a
+        `distributed` group is formed once; its rendezvous defaults to this node and a free port."""
         from megatron_mc.weights.buckets import iter_hf_buckets
-        from rollout.weight_sync import make_weight_sync
 
         if self.cfg.parallel.pp > 1 and kind != "tensor":
             raise NotImplementedError(f"weight sync {kind!r} with pipeline parallelism: each stage holds other "
@@ -199,20 +206,24 @@ class TrainWorker:
         buckets = iter_hf_buckets(self.model, self.adapter, bucket_bytes)
         source = (self.ps.get_tensor_model_parallel_rank() == 0
                   and self.ps.get_data_parallel_rank(with_context_parallel=True) == 0)
-
-        async def push():
-            sync = make_weight_sync(kind, engine_urls, **options)
-            try:
-                await sync.update(buckets, version)
-            finally:
-                await sync.close()
-
         try:
             if source:
-                asyncio.run(push())
+                sync = self._weight_sync(kind, engine_urls, options)
+                feed = (_copied(b) for b in buckets) if kind in _HOLDS_BUCKETS else buckets
+                self._loop.run_until_complete(sync.update(feed, version))
         finally:
             for _ in buckets:  # the walk is collective: finish it even when the push failed
                 pass
+
+    def _weight_sync(self, kind: str, engine_urls: list[str], options: dict):
+        from rollout.weight_sync import make_weight_sync
+
+        key = (kind, tuple(engine_urls), repr(sorted(options.items())))
+        if key not in self._syncs:
+            if kind == "distributed":
+                options = {"master_address": _node_address(), "master_port": _free_port(), **options}
+            self._syncs[key] = make_weight_sync(kind, engine_urls, **options)
+        return self._syncs[key]
 
     def export_hf(self, out_dir: str, hf_config_dir: Optional[str] = None) -> list[str]:
         """Collective. Safetensors shards + index in out_dir, plus the config and tokenizer files of
@@ -232,7 +243,26 @@ class TrainWorker:
         load_training_checkpoint(step_dir, self.model, self.optimizer, self.scheduler)
 
     def shutdown(self) -> None:
+        for sync in self._syncs.values():
+            self._loop.run_until_complete(sync.close())
+        self._loop.close()
         state.destroy()
+
+
+def _copied(bucket: list) -> list:
+    return [(name, tensor.clone()) for name, tensor in bucket]
+
+
+def _node_address() -> str:
+    import ray
+
+    return ray.util.get_node_ip_address()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
 
 
 def copy_non_weight_files(source: Path, target: Path) -> None:

@@ -119,6 +119,13 @@ def single_rank_scenario(hf_dir: Path, out: Path, start_engine) -> dict:
         group.export_hf(str(out / "after_more_sft"))
         result["greedy_tensor"] = engine_greedy(url, prompt)
         result["greedy_hf_after_more_sft"] = hf_greedy(out / "after_more_sft", prompt)
+        # several small buckets through a gloo group formed once, used twice
+        for version in (3, 4):
+            group.train_sft(sft)
+            group.update_engine_weights("distributed", [url], version, backend="gloo", bucket_bytes=4096)
+        group.export_hf(str(out / "after_distributed"))
+        result["greedy_distributed"] = engine_greedy(url, prompt)
+        result["greedy_hf_after_distributed"] = hf_greedy(out / "after_distributed", prompt)
         result["greedy_hf_start"] = hf_greedy(hf_dir, prompt)
         result["target"] = target
         return result

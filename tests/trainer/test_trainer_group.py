@@ -1,7 +1,7 @@
 """The Megatron train actors under Ray on CPU: log-probs equal an HF recomputation at the sampling
 temperature under TP=1 and TP=2; one RL step under TP=2 and under DP=2 (micro-batches and loss scaling split
 across ranks) equals TP=1; the step moves positive-advantage log-probs up and lowers the loss;
-a checkpoint reload continues with the same next step; SFT lowers its loss; disk and in-memory weight
+a checkpoint reload continues with the same next step; SFT lowers its loss; disk, in-memory and gloo-group weight
 updates make the embedded engine generate what the trained model generates."""
 from __future__ import annotations
 
@@ -130,3 +130,5 @@ def test_weight_updates_make_the_engine_generate_like_the_trained_model(single_r
     assert tokens != single_rank["greedy_hf_start"]
     tokens, version = single_rank["greedy_tensor"]
     assert version == "2" and tokens == single_rank["greedy_hf_after_more_sft"]
+    tokens, version = single_rank["greedy_distributed"]
+    assert version == "4" and tokens == single_rank["greedy_hf_after_distributed"]
