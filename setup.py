@@ -47,6 +47,8 @@ setup(
     extras_require={"test": TEST, "gpu": GPU},
     entry_points={
         "console_scripts": [
+            "mc-train=megatron_mc.driver.cli:main",
+            "mc-sft=megatron_mc.sft.cli:main",
             "mc-judge=judge.cli:main",
             "mc-eval=megatron_mc.eval.cli:main",
             "mc-plot=megatron_mc.metrics.plot:main",
