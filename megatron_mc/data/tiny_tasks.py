@@ -4,10 +4,13 @@ Each template has a few phrasings, a test-input generator, the expected answer c
 a reference solution (the text a model should learn to write). Some templates take an integer
 parameter written into the statement ("print n + 7").
 
-Split: the held-out set is *unseen parameterisations*: the parameterised templates with parameter
-values that no training problem uses (e.g. train sees n + 2, n + 3, ... but never n + 6). Templates
-without a parameter appear in training only. A model passes held-out problems by reading the number
-from the statement into its code, not by recalling a training problem.
+Split: the held-out set is *unseen (template, value) combinations*. Every parameterised template
+draws from the same values PARAMS; each holds out three of them, rotating by two positions from one
+template to the next, so that every held-out value is trained with most other templates (e.g. the
+model never sees "print n + 6" but sees n * 6, n % 6, "greater than 6" ...), in both statement and
+code. No held-out statement appears in training. Templates without a parameter appear in training
+only. A model passes held-out problems by carrying a number it has written before from the
+statement into the code of a template it knows, not by recalling a training problem.
 
 Problems are written as normalized problem JSONL (judge/problem.py); the statement is
 metadata["question_content"] (as the LiveCodeBench loader names it) and the reference solution
@@ -28,8 +31,9 @@ from megatron_mc.run_state import write_atomic
 
 TESTS_PER_PROBLEM = 6
 IO_NOTE = "Read from standard input and write to standard output."
-TRAIN_PARAMS = (2, 3, 4, 5, 7, 8, 10, 12)
-HELD_OUT_PARAMS = (6, 9, 11)
+PARAMS = tuple(range(2, 13))
+HELD_OUT_PER_TEMPLATE = 3
+HELD_OUT_ROTATION = 2
 NO_PARAM = (0,)
 PRINTABLE = "".join(c for c in string.printable if c not in "\t\r\x0b\x0c")
 
@@ -43,6 +47,13 @@ class Template:
     solution: str  # str.format with p=parameter
     params: tuple[int, ...] = NO_PARAM
     held_out_params: tuple[int, ...] = ()
+
+
+def _split_params(k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(train values, held-out values) of the k-th parameterised template; see the module docstring."""
+    start = HELD_OUT_ROTATION * (k + 1)
+    held_out = tuple(PARAMS[(start + j) % len(PARAMS)] for j in range(HELD_OUT_PER_TEMPLATE))
+    return tuple(p for p in PARAMS if p not in held_out), held_out
 
 
 def _ints(text: str) -> list[int]:
@@ -152,38 +163,38 @@ TEMPLATES: tuple[Template, ...] = (
     Template("add_const", ("Read an integer n and print n + {p}.",
                            "Given an integer, output that integer plus {p}."),
              _one_int, lambda s, p: str(int(s) + p), ONE_INT.format(expr="n + {p}"),
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(0)),
     Template("times_const", ("Read an integer n and print n * {p}.",
                              "Given an integer, output it multiplied by {p}."),
              _one_int, lambda s, p: str(int(s) * p), ONE_INT.format(expr="n * {p}"),
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(1)),
     Template("mod_const", ("Read a non-negative integer n and print n modulo {p}.",
                            "Given a non-negative integer, output its remainder when divided by {p}."),
              _one_int, lambda s, p: str(int(s) % p), ONE_INT.format(expr="n % {p}"),
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(2)),
     Template("repeat_word", ("Read a word and print it {p} times on one line, separated by spaces.",
                              "Given a word, output {p} copies of it separated by single spaces."),
              _word, lambda s, p: " ".join([s.strip()] * p), "w = input()\nprint(\" \".join([w] * {p}))",
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(3)),
     Template("subtract_const", ("Read an integer n and print n - {p}.",
                                 "Given an integer, output that integer minus {p}."),
              _one_int, lambda s, p: str(int(s) - p), ONE_INT.format(expr="n - {p}"),
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(4)),
     Template("div_const", ("Read a non-negative integer n and print n // {p} (integer division).",
                            "Given a non-negative integer, output how many whole times {p} fits into it."),
              _one_int, lambda s, p: str(int(s) // p), ONE_INT.format(expr="n // {p}"),
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(5)),
     Template("greater_than", ("Read an integer n. Print YES if n is greater than {p}, otherwise print NO.",
                               "Given an integer, output YES when it exceeds {p} and NO otherwise."),
              lambda rng, p: f"{rng.randint(p - 5, p + 5)}\n", lambda s, p: "YES" if int(s) > p else "NO",
              "n = int(input())\nif n > {p}:\n    print(\"YES\")\nelse:\n    print(\"NO\")",
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(6)),
     Template("divisible", ("Read an integer n. Print YES if n is divisible by {p}, otherwise print NO.",
                            "Given an integer, output YES when {p} divides it and NO otherwise."),
              lambda rng, p: f"{rng.randint(0, 20) * p if rng.random() < 0.5 else rng.randint(0, 200)}\n",
              lambda s, p: "YES" if int(s) % p == 0 else "NO",
              "n = int(input())\nif n % {p} == 0:\n    print(\"YES\")\nelse:\n    print(\"NO\")",
-             TRAIN_PARAMS, HELD_OUT_PARAMS),
+             *_split_params(7)),
 )
 
 

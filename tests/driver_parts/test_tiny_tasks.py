@@ -1,21 +1,28 @@
-"""The embedded default's task family: schema, split by unseen parameterisation, deterministic tests."""
+"""The embedded default's task family: schema, split by unseen (template, value) combination, deterministic tests."""
 import json
 
 from judge.problem import load_problems_jsonl
 from megatron_mc.data import tiny_tasks
 
 
-def test_split_holds_out_unseen_parameterisations_only():
+def test_split_holds_out_unseen_combinations_of_values_seen_elsewhere():
     train, held_out = tiny_tasks.make_problems("train"), tiny_tasks.make_problems("held_out")
     assert len(train) >= 100 and len(held_out) >= 24
     ids = [p.id for p in train + held_out]
     assert len(ids) == len(set(ids))
+    train_statements = {p.metadata["question_content"] for p in train}
     seen = {(p.metadata["template"], p.metadata["param"]) for p in train}
     for problem in held_out:
-        assert (problem.metadata["template"], problem.metadata["param"]) not in seen
-        assert problem.metadata["template"] in {t for t, _ in seen}
-        assert str(problem.metadata["param"]) in problem.metadata["question_content"]
-        assert str(problem.metadata["param"]) in problem.metadata["reference_solution"]
+        template, value = problem.metadata["template"], problem.metadata["param"]
+        assert (template, value) not in seen
+        assert problem.metadata["question_content"] not in train_statements
+        assert template in {t for t, _ in seen}
+        assert str(value) in problem.metadata["question_content"]
+        assert str(value) in problem.metadata["reference_solution"]
+        trained_with = {t for t, v in seen if v == value}
+        assert len(trained_with) >= 4, (problem.id, trained_with)
+        assert any(str(value) in p.metadata["reference_solution"] for p in train
+                   if p.metadata["template"] in trained_with)
 
 
 def test_every_problem_has_distinct_tests_and_the_io_note():
