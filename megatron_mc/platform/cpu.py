@@ -129,7 +129,13 @@ def _reduce_scatter_by_all_reduce(original):
         if dist.get_backend(group) != "gloo":
             return original(output, input, op=op, group=group, async_op=async_op)
         full = input.clone()
-        dist.all_reduce(full, op=op, group=group)
+        # Straight to the process group, not dist.all_reduce: inside `_coalescing_manager` (Megatron's
+        # gradient buckets) dist.all_reduce only records the op for the end of the context, and the
+        # slice below would then copy this rank's un-reduced gradients.
+        process_group = group or dist.group.WORLD
+        options = dist.AllreduceOptions()
+        options.reduceOp = op
+        process_group.allreduce([full], options).wait()
         rank = dist.get_rank(group)
         output.copy_(full.view(-1)[rank * output.numel() : (rank + 1) * output.numel()].view_as(output))
         return _DoneWork() if async_op else None
