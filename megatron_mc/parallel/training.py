@@ -29,13 +29,14 @@ def wrap_ddp(model_chunks: list[torch.nn.Module], par: ParallelConfig) -> list[t
 
 def build_optimizer(ddp_chunks: list[torch.nn.Module], par: ParallelConfig, lr: float,
                     weight_decay: float = 0.0, adam_beta1: float = 0.9, adam_beta2: float = 0.999,
-                    adam_eps: float = 1e-8, clip_grad: float = 1.0):
-    """Megatron-Core's Adam over the DDP chunks, mixed precision following the model's dtype."""
+                    adam_eps: float = 1e-8, clip_grad: float = 1.0, min_lr: float = 0.0):
+    """Megatron-Core's Adam over the DDP chunks, mixed precision following the model's dtype. Every param
+    group carries max_lr = lr and min_lr, the bounds Megatron-Core's OptimizerParamScheduler decays between."""
     from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 
     config = unwrap(ddp_chunks[0]).config
     opt_config = OptimizerConfig(
-        optimizer="adam", lr=lr, weight_decay=weight_decay, adam_beta1=adam_beta1,
+        optimizer="adam", lr=lr, min_lr=min_lr, weight_decay=weight_decay, adam_beta1=adam_beta1,
         adam_beta2=adam_beta2, adam_eps=adam_eps, clip_grad=clip_grad,
         bf16=config.bf16, fp16=config.fp16, params_dtype=config.params_dtype,
         use_distributed_optimizer=par.distributed_optimizer,

@@ -11,13 +11,6 @@ def make_lr_scheduler(optimizer, train: TrainConfig, total_optimizer_steps: int)
     `total_optimizer_steps` in train.lr_schedule's style."""
     from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
 
-    # The scheduler reads each group's own bounds first; parallel.training.build_optimizer leaves min_lr
-    # None (OptimizerConfig's default), which breaks any decaying schedule.
-    for group in optimizer.param_groups:
-        if group.get("min_lr") is None:
-            group["min_lr"] = train.min_lr
-        if group.get("max_lr") is None:
-            group["max_lr"] = train.lr
     return OptimizerParamScheduler(
         optimizer, init_lr=0.0 if train.warmup_steps else train.lr, max_lr=train.lr,
         min_lr=train.min_lr,

@@ -52,7 +52,8 @@ class TrainWorker:
         load_hf_weights(chunks, self.adapter, hf_dir)
         self.model = wrap_ddp(chunks, cfg.parallel)
         train = cfg.train
-        self.optimizer = build_optimizer(self.model, cfg.parallel, lr=train.lr, weight_decay=train.weight_decay,
+        self.optimizer = build_optimizer(self.model, cfg.parallel, lr=train.lr, min_lr=train.min_lr,
+                                         weight_decay=train.weight_decay,
                                          adam_beta1=train.adam_beta1, adam_beta2=train.adam_beta2,
                                          clip_grad=train.grad_clip)
         self.scheduler = make_lr_scheduler(self.optimizer, train,
