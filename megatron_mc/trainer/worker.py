@@ -33,9 +33,6 @@ from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntrop
 # Finite, so that p * log p of a padding column is 0 * (-1e30) = 0, not 0 * (-inf) = nan.
 _PADDED_VOCAB_LOGIT = -1e30
 DEFAULT_BUCKET_BYTES = 512 << 20
-# Transports that collect every bucket before sending (rollout/weight_sync/distributed.py lists them),
-# while iter_hf_buckets reuses one buffer per bucket: they get copies.
-_HOLDS_BUCKETS = {"distributed"}
 
 
 class TrainWorker:
@@ -210,8 +207,8 @@ class TrainWorker:
         try:
             if source:
                 sync = self._weight_sync(kind, engine_urls, options)
-                feed = (_copied(b) for b in buckets) if kind in _HOLDS_BUCKETS else buckets
-                self._loop.run_until_complete(sync.update(feed, version))
+                # Every transport uses a bucket before drawing the next, as iter_hf_buckets requires.
+                self._loop.run_until_complete(sync.update(buckets, version))
         finally:
             for _ in buckets:  # the walk is collective: finish it even when the push failed
                 pass
@@ -248,10 +245,6 @@ class TrainWorker:
             self._loop.run_until_complete(sync.close())
         self._loop.close()
         state.destroy()
-
-
-def _copied(bucket: list) -> list:
-    return [(name, tensor.clone()) for name, tensor in bucket]
 
 
 def _node_address() -> str:

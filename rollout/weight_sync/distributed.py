@@ -2,7 +2,8 @@
 
 `connect` forms the group (trainer = rank 0, engine i's TP ranks follow: rank_offset = 1 + i * tp_size)
 through /init_weights_update_group; `update` announces each bucket's names, dtypes and shapes through
-/update_weights_from_distributed while rank 0 broadcasts the tensors. NCCL on GPUs, gloo on CPU.
+/update_weights_from_distributed while rank 0 broadcasts the tensors, bucket by bucket, then sets the
+version through /update_weight_version. NCCL on GPUs, gloo on CPU.
 """
 from __future__ import annotations
 
@@ -32,12 +33,13 @@ class DistributedWeightSync(WeightSync):
     async def update(self, buckets: Iterable[Bucket], version: int) -> None:
         if self.group is None:
             await self.connect()
-        buckets = list(buckets)
-        for index, bucket in enumerate(buckets):
-            last = index == len(buckets) - 1
-            payload = update_from_distributed_payload(bucket, version if last else None)
-            announce = self.post_all("/update_weights_from_distributed", payload)
+        # One bucket at a time, sent before the next is drawn: megatron_mc.weights.iter_hf_buckets refills
+        # one buffer for every bucket.
+        for bucket in buckets:
+            announce = self.post_all("/update_weights_from_distributed", update_from_distributed_payload(bucket, None))
             await asyncio.gather(announce, asyncio.to_thread(self.group.send, [t for _, t in bucket]))
+        # The version changes once every bucket is in: a half-updated engine still reports the old one.
+        await self.post_all("/update_weight_version", {"new_version": str(version), "abort_all_requests": False})
 
 
 def init_group_payload(master_address: str, master_port: int, rank_offset: int, world_size: int,
