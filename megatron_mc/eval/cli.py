@@ -141,3 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_atomic(args.out, json.dumps(report, indent=1))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
