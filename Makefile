@@ -18,7 +18,7 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 demo: venv
-	$(VENV)/bin/mc-judge demo
+	$(VENV)/bin/mc-train --config examples/configs/tiny_cpu.yaml --resume auto
 
 # SGLang's own request classes and server arguments, to check ours against (tests skip without them).
 # --no-deps: sglang pins a CUDA torch. Best effort: a failed install only makes those tests skip.
