@@ -3,13 +3,13 @@ PATH) starts the Ray head, launches the real mc-train on the tiny config, which 
 trains its first step; the job's exit status is the driver's and no Ray process outlives it."""
 import os
 import shutil
-import socket
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port, write_executable
 
 from tests.driver.tiny_run import REPO, TINY_CONFIG, driver_env, metrics_rows, small_run_overrides
 
@@ -33,31 +33,19 @@ exec {python} -m megatron_mc.driver.cli "$@"
 """
 
 
-def _executable(path: Path, text: str) -> Path:
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_run_script_reaches_the_first_training_step(tmp_path):
     run_dir = tmp_path / "run"
     ray_tmp = Path("/tmp") / f"mcdrv_{os.getpid()}"  # short: Ray's socket paths have a length limit
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    _executable(bin_dir / "srun", SRUN)
+    write_executable(bin_dir / "srun", SRUN)
     env = {**driver_env(),
            "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
            "SLURM_JOB_ID": "4243", "SLURM_CPUS_PER_TASK": "2", "SLURM_SUBMIT_DIR": str(REPO),
            "CONFIG": str(TINY_CONFIG), "RUN_DIR": str(run_dir), "GPUS_PER_NODE": "2", "RAY_NUM_GPUS": "0",
-           "NET_IF": "lo", "HEAD_IP": "127.0.0.1", "RAY_PORT": str(_free_port()), "RAY_TMP_DIR": str(ray_tmp),
+           "NET_IF": "lo", "HEAD_IP": "127.0.0.1", "RAY_PORT": str(free_port()), "RAY_TMP_DIR": str(ray_tmp),
            "PYTHON": sys.executable,
-           "MC_TRAIN": str(_executable(bin_dir / "mc-train", MC_TRAIN.format(python=sys.executable)))}
+           "MC_TRAIN": str(write_executable(bin_dir / "mc-train", MC_TRAIN.format(python=sys.executable)))}
     env.pop("SLURM_JOB_NODELIST", None)
     run_dir.mkdir()
     try:

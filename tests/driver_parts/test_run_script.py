@@ -5,13 +5,13 @@ and nothing of Ray is left running afterwards."""
 import json
 import os
 import shutil
-import socket
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port, write_executable
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "run_grpo_32b.sh"
@@ -42,18 +42,6 @@ sys.exit(3)
 """
 
 
-def _executable(path: Path, text: str) -> Path:
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_bash_syntax():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
 
@@ -71,15 +59,15 @@ def test_shellcheck_clean():
 def test_simulated_one_node_slurm_launch(tmp_path):
     run_dir = tmp_path / "run"
     ray_tmp = Path("/tmp") / f"mcray_{os.getpid()}"  # short: Ray's socket paths have a length limit
-    port = _free_port()
+    port = free_port()
     env = {**os.environ,
            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
            "SLURM_JOB_ID": "4242", "SLURM_CPUS_PER_TASK": "2", "SLURM_SUBMIT_DIR": str(REPO),
            "CONFIG": str(REPO / "examples" / "configs" / "tiny_cpu.yaml"), "RUN_DIR": str(run_dir),
            "GPUS_PER_NODE": "2", "RAY_NUM_GPUS": "0", "NET_IF": "lo", "HEAD_IP": "127.0.0.1",
            "RAY_PORT": str(port), "RAY_TMP_DIR": str(ray_tmp), "PYTHON": sys.executable,
-           "SRUN": str(_executable(tmp_path / "srun", FAKE_SRUN)),
-           "MC_TRAIN": str(_executable(tmp_path / "mc-train", FAKE_TRAIN.format(python=sys.executable)))}
+           "SRUN": str(write_executable(tmp_path / "srun", FAKE_SRUN)),
+           "MC_TRAIN": str(write_executable(tmp_path / "mc-train", FAKE_TRAIN.format(python=sys.executable)))}
     env.pop("SLURM_JOB_NODELIST", None)
     try:
         result = subprocess.run(["bash", str(SCRIPT), "--set", "train.max_steps=1"], env=env, cwd=tmp_path,

@@ -1,6 +1,5 @@
 """The HTTP service on loopback: a real `mc-judge serve` process and real requests."""
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import free_port
+
 pytestmark = pytest.mark.distributed
 
 _SCRIPT = Path(sys.executable).parent / "mc-judge"
@@ -20,17 +21,11 @@ SUM = {"id": "sum", "kind": "stdio", "time_limit_s": 3.0,
 CORRECT = "a, b = map(int, input().split())\nprint(a + b)\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     problems = tmp_path_factory.mktemp("svc") / "problems.jsonl"
     problems.write_text(json.dumps(SUM) + "\n")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*MC_JUDGE, "serve", "--port", str(port), "--workers", "1", "--max-queue", "1",
                              "--problems", str(problems)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
