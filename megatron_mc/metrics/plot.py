@@ -89,3 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(path)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

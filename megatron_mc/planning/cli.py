@@ -20,3 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mc-plan: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
