@@ -225,7 +225,7 @@ class EmbeddedServer:
         loop = asyncio.get_running_loop()
         self._weight_group = await loop.run_in_executor(None, lambda: StandaloneGroup(
             body.get("backend", "gloo"), body["master_address"], int(body["master_port"]),
-            rank=int(body["rank_offset"]), world_size=int(body["world_size"])))
+            rank=int(body["rank_offset"]), world_size=int(body["world_size"]), group_name=body.get("group_name")))
         return web.json_response({"success": True, "message": "weight update group ready"})
 
     async def update_weights_from_distributed(self, request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Iterable
 
 from rollout.weight_sync.base import Bucket, WeightSync, dtype_name
-from rollout.weight_sync.process_group import GROUP_NAME, StandaloneGroup
+from rollout.weight_sync.process_group import StandaloneGroup, group_name_for
 
 
 class DistributedWeightSync(WeightSync):
@@ -20,12 +20,14 @@ class DistributedWeightSync(WeightSync):
         super().__init__(engine_urls, **kwargs)
         self.master_address, self.master_port = master_address, master_port
         self.tp_size, self.backend = tp_size, backend
+        self.group_name = group_name_for(master_address, master_port)
         self.group: StandaloneGroup | None = None
 
     async def connect(self) -> None:
         world_size = 1 + len(self.clients) * self.tp_size
         joins = [client.post("/init_weights_update_group", init_group_payload(
-            self.master_address, self.master_port, 1 + i * self.tp_size, world_size, self.backend), retry=False)
+            self.master_address, self.master_port, 1 + i * self.tp_size, world_size, self.backend, self.group_name),
+            retry=False)
             for i, client in enumerate(self.clients)]
         own = asyncio.to_thread(StandaloneGroup, self.backend, self.master_address, self.master_port, 0, world_size)
         *_, self.group = await asyncio.gather(*joins, own)
@@ -36,21 +38,22 @@ class DistributedWeightSync(WeightSync):
         # One bucket at a time, sent before the next is drawn: megatron_mc.weights.iter_hf_buckets refills
         # one buffer for every bucket.
         for bucket in buckets:
-            announce = self.post_all("/update_weights_from_distributed", update_from_distributed_payload(bucket, None))
+            payload = update_from_distributed_payload(bucket, None, self.group_name)
+            announce = self.post_all("/update_weights_from_distributed", payload)
             await asyncio.gather(announce, asyncio.to_thread(self.group.send, [t for _, t in bucket]))
         # The version changes once every bucket is in: a half-updated engine still reports the old one.
         await self.post_all("/update_weight_version", {"new_version": str(version), "abort_all_requests": False})
 
 
 def init_group_payload(master_address: str, master_port: int, rank_offset: int, world_size: int,
-                       backend: str) -> dict:
+                       backend: str, group_name: str) -> dict:
     """sglang.srt.managers.io_struct.InitWeightsUpdateGroupReqInput"""
     return {"master_address": master_address, "master_port": master_port, "rank_offset": rank_offset,
-            "world_size": world_size, "group_name": GROUP_NAME, "backend": backend}
+            "world_size": world_size, "group_name": group_name, "backend": backend}
 
 
-def update_from_distributed_payload(bucket: Bucket, version: int | None) -> dict:
+def update_from_distributed_payload(bucket: Bucket, version: int | None, group_name: str) -> dict:
     """sglang.srt.managers.io_struct.UpdateWeightsFromDistributedReqInput"""
     return {"names": [n for n, _ in bucket], "dtypes": [dtype_name(t) for _, t in bucket],
-            "shapes": [list(t.shape) for _, t in bucket], "group_name": GROUP_NAME, "flush_cache": True,
+            "shapes": [list(t.shape) for _, t in bucket], "group_name": group_name, "flush_cache": True,
             "weight_version": None if version is None else str(version)}

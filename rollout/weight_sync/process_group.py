@@ -12,12 +12,18 @@ import torch
 import torch.distributed as dist
 from torch.distributed.distributed_c10d import Backend, PrefixStore, _new_process_group_helper, _world, rendezvous
 
-GROUP_NAME = "weight_update_group"
+
+
+def group_name_for(master_address: str, master_port: int) -> str:
+    """One name per rendezvous: torch refuses a second group of the same name in one process (a trainer
+    that re-forms its group, or two groups in one test process)."""
+    return f"weight_update_group_{master_address}_{master_port}"
 
 
 class StandaloneGroup:
     def __init__(self, backend: str, master_address: str, master_port: int, rank: int, world_size: int,
-                 group_name: str = GROUP_NAME, timeout_s: float = 300.0):
+                 group_name: str | None = None, timeout_s: float = 300.0):
+        group_name = group_name or group_name_for(master_address, master_port)
         timeout = timedelta(seconds=timeout_s)
         store, rank, world_size = next(rendezvous(f"tcp://{master_address}:{master_port}", rank, world_size,
                                                   timeout=timeout))

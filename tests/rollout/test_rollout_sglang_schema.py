@@ -98,9 +98,9 @@ def test_weight_update_payloads_match_sglang_structs(io_struct):
     assert disk.model_path == "/ckpt/v3" and disk.weight_version == "3"
     tensor = _validate(io_struct.UpdateWeightsFromTensorReqInput, update_from_tensor_payload(["AAAA"], 4))
     assert tensor.weight_version == "4"
-    group = _validate(io_struct.InitWeightsUpdateGroupReqInput, init_group_payload("10.0.0.1", 29600, 1, 3, "nccl"))
+    group = _validate(io_struct.InitWeightsUpdateGroupReqInput, init_group_payload("10.0.0.1", 29600, 1, 3, "nccl", "g"))
     assert (group.rank_offset, group.world_size, group.backend) == (1, 3, "nccl")
-    dist = _validate(io_struct.UpdateWeightsFromDistributedReqInput, update_from_distributed_payload(bucket, 5))
+    dist = _validate(io_struct.UpdateWeightsFromDistributedReqInput, update_from_distributed_payload(bucket, 5, "g"))
     assert dist.dtypes == ["bfloat16", "float32"] and dist.shapes == [[4, 2], [4, 2]]
     assert all(hasattr(torch, d) for d in dist.dtypes)  # SGLang resolves dtypes with getattr(torch, name)
     _validate(io_struct.UpdateWeightVersionReqInput, {"new_version": "5", "abort_all_requests": False})
