@@ -3,6 +3,17 @@ import socket
 import stat
 from pathlib import Path
 
+FAKE_SRUN = """#!/usr/bin/env bash
+# srun for one machine: drop srun's own options, run the command in place
+while [[ $# -gt 0 && $1 == -* ]]; do
+  case $1 in
+    -w|-N|-n|--nodelist) shift 2 ;;
+    *) shift ;;
+  esac
+done
+exec "$@"
+"""
+
 
 def write_executable(path: Path, text: str) -> Path:
     path.write_text(text)

@@ -9,24 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, write_executable
+from tests.support import FAKE_SRUN, free_port, write_executable
 
 from tests.driver.tiny_run import REPO, TINY_CONFIG, driver_env, metrics_rows, small_run_overrides
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 SCRIPT = REPO / "examples" / "run_grpo_32b.sh"
-
-SRUN = """#!/usr/bin/env bash
-# srun on one machine: drop srun's own options, run the command in place
-while [[ $# -gt 0 && $1 == -* ]]; do
-  case $1 in
-    -w|-N|-n|--nodelist) shift 2 ;;
-    *) shift ;;
-  esac
-done
-exec "$@"
-"""
 
 MC_TRAIN = """#!/usr/bin/env bash
 exec {python} -m megatron_mc.driver.cli "$@"
@@ -38,7 +27,7 @@ def test_run_script_reaches_the_first_training_step(tmp_path):
     ray_tmp = Path("/tmp") / f"mcdrv_{os.getpid()}"  # short: Ray's socket paths have a length limit
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    write_executable(bin_dir / "srun", SRUN)
+    write_executable(bin_dir / "srun", FAKE_SRUN)
     env = {**driver_env(),
            "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
            "SLURM_JOB_ID": "4243", "SLURM_CPUS_PER_TASK": "2", "SLURM_SUBMIT_DIR": str(REPO),

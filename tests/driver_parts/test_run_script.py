@@ -11,22 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, write_executable
+from tests.support import FAKE_SRUN, free_port, write_executable
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "run_grpo_32b.sh"
 VENV_BIN = Path(sys.executable).parent
-
-FAKE_SRUN = """#!/usr/bin/env bash
-# srun for one machine: drop srun's own options, run the command in place
-while [[ $# -gt 0 && $1 == -* ]]; do
-  case $1 in
-    -w|-N|-n|--nodelist) shift 2 ;;
-    *) shift ;;
-  esac
-done
-exec "$@"
-"""
 
 FAKE_TRAIN = """#!{python}
 import json, os, sys
