@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,6 +11,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+ORPHAN_GUARD = Path(__file__).with_name("orphan_guard.py")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -36,10 +39,18 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float, log_path
 
 
 def start_process(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server in a session (and process group) of its own, appending its output to log_path.
+
+    It runs under rollout/orphan_guard.py, which execs it in place (the pid, exit status and group are the
+    server's) and stops the group if this process dies first, so a killed driver leaves no server behind.
+    """
+    env = {**os.environ, **(env or {})}
+    if shutil.which(command[0], path=env.get("PATH")) is None:
+        raise FileNotFoundError(f"cannot start a server: {command[0]!r} is not an executable file or on PATH")
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    guarded = [sys.executable, "-I", str(ORPHAN_GUARD), str(os.getpid()), "--", *command]
     with open(log_path, "ab") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                start_new_session=True)
+        return subprocess.Popen(guarded, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def stop_process(process: subprocess.Popen, grace_s: float = 5.0) -> None:
