@@ -10,15 +10,20 @@ NO_CODE = {"verdict": "no_code", "passed": 0, "total": 0}
 
 
 class JudgeReward:
-    """Scores samples through a judge.pool.JudgePool; a response without a program gets 0 unjudged."""
+    """Scores samples through a judge.pool.JudgePool; a response without a program gets 0 unjudged.
 
-    def __init__(self, pool):
+    stop_at_first_failure (judge.stop_at_first_failure): a reward only needs pass/fail, so the tests after
+    the first failure are skipped; False runs them all, for verdicts whose passed/total count every test.
+    """
+
+    def __init__(self, pool, stop_at_first_failure: bool = True):
         self.pool = pool
+        self.stop_at_first_failure = stop_at_first_failure
 
     async def __call__(self, problem: Problem, sample: Sample) -> tuple[float, dict]:
         found = extract_code(sample.response_text)
         if found is None:
             return 0.0, dict(NO_CODE)
         code, language = found
-        result = await self.pool.submit(problem, code, language)
+        result = await self.pool.submit(problem, code, language, all_tests=not self.stop_at_first_failure)
         return reward_from_result(result), result.to_dict()

@@ -16,7 +16,8 @@ async def evaluate_policy(session, step: int) -> dict[str, float]:
     cfg = session.cfg
     rollout = eval_rollout_config(cfg.rollout, cfg.eval.n_samples, cfg.eval.temperature)
     report: dict[str, Any] = await evaluate(session.eval_problems, session.client, session.prompts, session.pool,
-                                            rollout, cfg.eval.k, cfg.eval.date_from, cfg.eval.date_to)
+                                            rollout, cfg.eval.k, cfg.eval.date_from, cfg.eval.date_to,
+                                            cfg.judge.stop_at_first_failure)
     report["step"] = step
     write_atomic(Path(cfg.run_dir) / EVAL_DIR / f"step_{step:06d}.json", json.dumps(report, indent=1))
     return eval_metrics(report)

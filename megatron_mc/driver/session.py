@@ -104,7 +104,7 @@ def open_session(cfg: RunConfig) -> Iterator[Session]:
                                 cfg.rollout.instruction)
         client = SGLangClient(fleet.url, cfg.rollout.max_concurrency, cfg.rollout.request_timeout_s,
                               cfg.rollout.max_retries, cfg.rollout.retry_backoff_s)
-        manager = RolloutManager(cfg.rollout, client, prompts, JudgeReward(pool))
+        manager = RolloutManager(cfg.rollout, client, prompts, JudgeReward(pool, cfg.judge.stop_at_first_failure))
         scale = cfg.judge.time_limit_scale
         yield Session(cfg, start_model, scale_time_limits(data.train, scale), scale_time_limits(data.eval, scale),
                       placement, pool, fleet, group, prompts, client, manager)

@@ -35,13 +35,14 @@ def eval_rollout_config(rollout: RolloutConfig, n_samples: int, temperature: flo
 
 async def evaluate(problems: list[Problem], client: SGLangClient, prompts: PromptBuilder, pool: Any,
                    rollout: RolloutConfig, ks: list[int], date_from: str | None = None,
-                   date_to: str | None = None) -> dict[str, Any]:
-    """The report (see report.build_report) of the problems in the date window."""
+                   date_to: str | None = None, stop_at_first_failure: bool = True) -> dict[str, Any]:
+    """The report (see report.build_report) of the problems in the date window; stop_at_first_failure as
+    judge.stop_at_first_failure (pass@k needs only pass/fail; False runs every test of every sample)."""
     chosen = select_problems(problems, date_from, date_to)
     if not chosen:
         raise ValueError(f"no problem has a contest date in [{date_from}, {date_to}); "
                          f"{len(problems)} problems were given")
-    manager = RolloutManager(rollout, client, prompts, JudgeReward(pool))
+    manager = RolloutManager(rollout, client, prompts, JudgeReward(pool, stop_at_first_failure))
     groups = await asyncio.gather(*(manager.generate_group(p, rollout.temperature) for p in chosen))
     results = []
     for problem, group in zip(chosen, groups):
