@@ -1,8 +1,11 @@
 """`mc-eval --model HF_DIR_OR_RUN --problems FILE [--n 16] [--k 1,4,16] [--window v6 | --date-from --date-to]
-[--out report.json]`: LiveCodeBench-style evaluation through the project's engines and judge.
+[--time-limit-scale X] [--out report.json]`: LiveCodeBench-style evaluation through the project's engines
+and judge.
 
 Engines: the embedded engine on a CPU machine, SGLang where CUDA is available (or --engine); with
---config, the run config's rollout section (engine, tp_size, num_engines, max_new_tokens, prompts) is used.
+--config, the run config's rollout section (engine, tp_size, num_engines, max_new_tokens, prompts) is used,
+and its judge section: time_limit_scale (as mc-train applies it; --time-limit-scale overrides it) and
+stop_at_first_failure.
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ import tempfile
 from pathlib import Path
 
 from judge.loaders import FORMATS, load_problems
-from megatron_mc.config import load_config
+from judge.problem import Problem
+from megatron_mc.config import JudgeConfig, RunConfig, load_config
+from megatron_mc.driver.problems import scale_time_limits
 from megatron_mc.eval.evaluate import eval_rollout_config, evaluate
 from megatron_mc.eval.report import format_table
 from megatron_mc.eval.windows import NAMED_WINDOWS, resolve_window
@@ -48,7 +53,7 @@ def parse_ks(text: str) -> list[int]:
     return ks
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mc-eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="HF checkpoint folder or run directory")
     parser.add_argument("--problems", required=True, help="problems file or folder (judge.loaders formats)")
@@ -65,14 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tp", type=int, help="engine tensor-parallel size")
     parser.add_argument("--num-engines", type=int)
     parser.add_argument("--judge-workers", type=int, help="default: one per CPU core")
+    parser.add_argument("--time-limit-scale", type=float,
+                        help="multiplies every problem's time limit (default: the --config's judge.time_limit_scale, "
+                             "else 1)")
     parser.add_argument("--out", help="write the report as JSON here")
     parser.add_argument("--log-dir", help="engine and router logs (default: a temporary folder)")
     return parser
 
 
-def _rollout_config(args: argparse.Namespace) -> RolloutConfig:
-    if args.config:
-        rollout = load_config(args.config).rollout
+def _rollout_config(args: argparse.Namespace, cfg: RunConfig | None) -> RolloutConfig:
+    if cfg is not None:
+        rollout = cfg.rollout
     else:
         import torch
 
@@ -81,6 +89,22 @@ def _rollout_config(args: argparse.Namespace) -> RolloutConfig:
                                                ("num_engines", args.num_engines),
                                                ("max_new_tokens", args.max_new_tokens)) if value is not None}
     return eval_rollout_config(dataclasses.replace(rollout, **changes), args.n, args.temperature)
+
+
+def run_config(args: argparse.Namespace) -> RunConfig | None:
+    return load_config(args.config) if args.config else None
+
+
+def judge_config(args: argparse.Namespace, cfg: RunConfig | None) -> JudgeConfig:
+    judge = cfg.judge if cfg is not None else JudgeConfig()
+    if args.time_limit_scale is not None:
+        judge = dataclasses.replace(judge, time_limit_scale=args.time_limit_scale)  # validated like the config
+    return judge
+
+
+def eval_problems(args: argparse.Namespace, judge: JudgeConfig) -> list[Problem]:
+    """The problems file's problems with their time limits scaled as the judge config says."""
+    return scale_time_limits(load_problems(args.problems, args.format), judge.time_limit_scale)
 
 
 def run_eval(args: argparse.Namespace) -> dict:
@@ -95,8 +119,10 @@ def run_eval(args: argparse.Namespace) -> dict:
 
     model = resolve_model(args.model)
     date_from, date_to = resolve_window(args.window, args.date_from, args.date_to)
-    problems = load_problems(args.problems, args.format)
-    rollout = _rollout_config(args)
+    cfg = run_config(args)
+    judge = judge_config(args, cfg)
+    problems = eval_problems(args, judge)
+    rollout = _rollout_config(args, cfg)
     use_gpu = rollout.engine == "sglang"
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="mc-eval-"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +138,8 @@ def run_eval(args: argparse.Namespace) -> dict:
         with JudgePool(args.judge_workers) as pool:
             async def _run() -> dict:
                 async with SGLangClient(fleet.url, rollout.max_concurrency, rollout.request_timeout_s) as client:
-                    return await evaluate(problems, client, prompts, pool, rollout, args.k, date_from, date_to)
+                    return await evaluate(problems, client, prompts, pool, rollout, args.k, date_from, date_to,
+                                          judge.stop_at_first_failure)
 
             report = asyncio.run(_run())
     finally:
@@ -128,7 +155,7 @@ def run_eval(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.n < max(args.k):
         print(f"mc-eval: --n {args.n} is smaller than the largest k ({max(args.k)})", file=sys.stderr)
         return 2
