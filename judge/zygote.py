@@ -27,6 +27,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import warnings
 from typing import Any
 
 import judge
@@ -164,6 +165,15 @@ def flavor_for(language: str, code: str) -> str:
     return "numpy" if language == "python" and "numpy" in code else "lean"
 
 
+def _compile_quietly(code: str):
+    # The compiler's warnings about a submission (`x is 1`, `1if`, invalid escapes) would go to this
+    # process's stderr, which is the judging program's terminal; they say nothing about the verdict.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return compile(code, "solution.py", "exec", dont_inherit=True)
+
+
 class _Server:
     """The zygote's state: the loaded submission and the child kept ahead. Each handler returns its reply
     and, optionally, work to do once the reply is sent (forking the first child after a load)."""
@@ -184,7 +194,7 @@ class _Server:
         self.limits = limits
         if language == "python":
             try:
-                code_object = compile(code, "solution.py", "exec", dont_inherit=True)
+                code_object = _compile_quietly(code)
             except (SyntaxError, ValueError) as e:
                 return ("loaded", "CE", f"{type(e).__name__}: {e}"), None
             self.program = PythonProgram(code_object, kind, fn_name, self.python_filter,
