@@ -1,6 +1,7 @@
 """The trainer's Megatron distributed checkpoint: model, optimizer, LR scheduler and every rank's RNG
 states, in one dist_checkpointing save (STEP_DIR/model/, as megatron_mc.run_state lays it out).
 
+The distributed optimizer's state is written in Megatron-LM's default format (each rank its own shard).
 Resuming is tested under the layout the checkpoint was saved with. The RNG states are one object per
 rank, so they load only under the same world size; the model part reshards like
 megatron_mc.checkpoint.dist, the optimizer part through Megatron's own sharded optimizer state.
@@ -52,9 +53,52 @@ def _sharded_rng(data):
     return ShardedObject("rng_state", data, (dist.get_world_size(),), (dist.get_rank(),), replica_id=0)
 
 
+# Megatron-LM's default format for the distributed optimizer: every rank writes its own shard in parallel;
+# the optimizer resumes under another data-parallel size, the model under any layout.
+OPTIMIZER_FORMAT = {"distrib_optim_sharding_type": "dp_reshardable"}
+
+
+def _torch_optimizers(optimizer) -> list:
+    """The torch Adam instances under Megatron's optimizer wrappers (TE's and Apex's fused Adam keep the step
+    per parameter group and need none of the repairs below)."""
+    return [inner.optimizer for inner in getattr(optimizer, "chained_optimizers", [optimizer])
+            if isinstance(inner.optimizer, (torch.optim.Adam, torch.optim.AdamW))]
+
+
+def _adam_steps(optimizer) -> int:
+    for torch_optimizer in _torch_optimizers(optimizer):
+        for param_state in torch_optimizer.state.values():
+            if "step" in param_state:
+                return int(param_state["step"])
+    return 0
+
+
+def _set_adam_steps(optimizer, steps: int) -> None:
+    """Megatron-Core's distributed optimizer, without TE or Apex, restores Adam's step as one tensor shared
+    by every parameter (which torch's Adam then advances once per parameter) and not at its saved value;
+    each parameter gets its own step, as torch keeps it."""
+    for torch_optimizer in _torch_optimizers(optimizer):
+        for param_state in torch_optimizer.state.values():
+            param_state["step"] = torch.tensor(float(steps))
+
+
+def _materialize_optimizer_state(optimizer) -> None:
+    """Give a fresh optimizer the state of zero steps. torch's Adam creates its state at the first step,
+    but Megatron-Core's distributed optimizer without TE or Apex reads every parameter's 'step' while it
+    builds the state dict it loads into."""
+    for torch_optimizer in _torch_optimizers(optimizer):
+        if torch_optimizer.state:
+            continue
+        for group in torch_optimizer.param_groups:
+            for param in group["params"]:
+                torch_optimizer.state[param] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(param),
+                                                "exp_avg_sq": torch.zeros_like(param)}
+
+
 def _full_state(chunks, optimizer, scheduler, loading: bool) -> dict:
     model = _model_state(chunks)
-    return {**model, "optimizer": optimizer.sharded_state_dict(model, is_loading=loading),
+    return {**model, "optimizer": optimizer.sharded_state_dict(model, is_loading=loading, metadata=OPTIMIZER_FORMAT),
+            "adam_steps": 0 if loading else _adam_steps(optimizer),
             "lr_scheduler": scheduler.state_dict(), "rng_state": _sharded_rng(None if loading else _rng_state())}
 
 
@@ -84,10 +128,13 @@ def load_training_checkpoint(step_dir: str, chunks, optimizer, scheduler) -> Non
     if not dist_checkpointing.check_is_distributed_checkpoint(str(path)):
         raise FileNotFoundError(f"{path}: not a Megatron distributed checkpoint (no metadata.json); pass the "
                                 "step directory that save_checkpoint wrote")
+    _materialize_optimizer_state(optimizer)
     state = dist_checkpointing.load(_full_state(chunks, optimizer, scheduler, loading=True), str(path))
     keys = [k for k in state if k.startswith("model")]
     for key, chunk in zip(sorted(keys), chunks):
         unwrap(chunk).load_state_dict(state[key], strict=True)
-    optimizer.load_state_dict(state["optimizer"])
+    with torch.no_grad():  # in fp32 the distributed optimizer's main params are views of the model's leaves
+        optimizer.load_state_dict(state["optimizer"])
+    _set_adam_steps(optimizer, state["adam_steps"])
     scheduler.load_state_dict(state["lr_scheduler"])
     _set_rng_state(state["rng_state"])
