@@ -1,7 +1,7 @@
 """The RL step loop. One step reads like the algorithm:
 
   temperature -> rollout (judged inside, overlapped with generation) -> advantages and masks ->
-  old log-probs -> optimizer steps (train.train_batch_size / train.mini_batch_size of them) ->
+  old log-probs (and reference log-probs when the KL term is on) -> optimizer steps (train.train_batch_size / train.mini_batch_size of them) ->
   weight sync (version = step) -> evaluation when due -> metrics -> checkpoint and HF export when due
 """
 from __future__ import annotations
@@ -84,6 +84,9 @@ class RLLoop:
         with self._engines_asleep():
             with timers.phase("old_logprobs"):
                 batch = dataclasses.replace(batch, old_logprobs=group.compute_logprobs(batch))
+            if cfg.algo.needs_reference_model:
+                with timers.phase("ref_logprobs"):
+                    batch = dataclasses.replace(batch, ref_logprobs=group.compute_ref_logprobs(batch))
             with timers.phase("train"):
                 train_metrics = group.train(batch)
         with timers.phase("weight_sync"):

@@ -14,7 +14,7 @@ from megatron_mc.driver.signals import StopRequest
 from megatron_mc.driver.temperature import make_temperature_source
 from megatron_mc.metrics.logger import MetricsLogger
 from megatron_mc.run_state import RunState
-from megatron_mc.typed_config import ConfigError, to_dict
+from megatron_mc.typed_config import to_dict
 
 HEADLINE_METRIC = "eval/pass@1"
 STOPPED_EXIT_CODE = 143  # 128 + SIGTERM: stopped early on request, after a checkpoint
@@ -38,15 +38,8 @@ async def _run_loop(loop: RLLoop, start_step: int) -> int:
         await loop.session.client.close()
 
 
-def check_supported(cfg: RunConfig) -> None:
-    if cfg.algo.needs_reference_model:
-        raise ConfigError(f"algo.kl_coef is {cfg.algo.kl_coef} but the trainer keeps no reference policy; "
-                          "set algo.kl_coef: 0 (MicroCoder-GRPO and DAPO train without a KL term)")
-
-
 def train(cfg: RunConfig, resume: str | None) -> int:
     """Returns the process exit code: 0 when train.max_steps is reached, 143 when stopped by SIGTERM."""
-    check_supported(cfg)
     folder: Path | None = checkpoint_to_resume(cfg, resume)  # before anything starts: a bad --resume fails fast
     write_resolved_config(cfg)
     with StopRequest() as stop, open_session(cfg) as session:

@@ -85,10 +85,17 @@ class TrainGroup:
         """Per response token, at batch.temperature, forward only; data-parallel across the ranks."""
         return merge_logprobs(self._all("compute_logprobs", batch), len(batch))
 
+    def compute_ref_logprobs(self, batch: TrainBatch) -> list[list[float]]:
+        """compute_logprobs under the reference policy (the run's start weights); needs algo.kl_coef > 0."""
+        return merge_logprobs(self._all("compute_ref_logprobs", batch), len(batch))
+
     def train(self, batch: TrainBatch) -> dict[str, float]:
-        """One RL step's optimizer steps; old log-probs are computed first when the batch has none."""
+        """One RL step's optimizer steps; old (and, with the KL term on, reference) log-probs are computed
+        first when the batch has none."""
         if batch.old_logprobs is None:
             batch.old_logprobs = self.compute_logprobs(batch)
+        if self.cfg.algo.needs_reference_model and batch.ref_logprobs is None:
+            batch.ref_logprobs = self.compute_ref_logprobs(batch)
         return merge_train_metrics(self._all("train", batch))
 
     def train_sft(self, batch: TrainBatch) -> dict[str, float]:

@@ -29,6 +29,7 @@ from megatron_mc.trainer.checkpointing import load_training_checkpoint, save_tra
 from megatron_mc.trainer.lr_schedule import make_lr_scheduler
 from megatron_mc.trainer.microbatches import MicroBatch, micro_batches, shard_indices
 from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntropy, units
+from megatron_mc.trainer.reference import ReferenceWeights
 
 # Finite, so that p * log p of a padding column is 0 * (-1e30) = 0, not 0 * (-inf) = nan.
 _PADDED_VOCAB_LOGIT = -1e30
@@ -48,6 +49,8 @@ class TrainWorker:
         chunks = build_model(model_cfg, cfg.parallel, self.adapter)
         load_hf_weights(chunks, self.adapter, hf_dir)
         self.model = wrap_ddp(chunks, cfg.parallel)
+        # the KL term's reference: the start weights, taken before any training checkpoint is loaded
+        self.reference = ReferenceWeights(self.model) if cfg.algo.needs_reference_model else None
         train = cfg.train
         self.optimizer = build_optimizer(self.model, cfg.parallel, lr=train.lr, min_lr=train.min_lr,
                                          weight_decay=train.weight_decay,
@@ -136,6 +139,15 @@ class TrainWorker:
             return {}
         rows = [row for mb_rows in outputs for row in mb_rows]
         return dict(zip(indices, rows))
+
+    def compute_ref_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
+        """compute_logprobs under the reference policy (the start weights), for the KL term."""
+        if self.reference is None:
+            raise RuntimeError("reference log-probs need algo.kl_coef > 0: the trainer keeps the reference "
+                               "weights only when the KL term is on")
+        self._params_current()
+        with self.reference.swapped_in():
+            return self.compute_logprobs(batch)
 
     def train(self, batch: TrainBatch) -> dict:
         """cfg.train.optimizer_steps_per_rl_step optimizer steps over consecutive mini-batches of `batch`

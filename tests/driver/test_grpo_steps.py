@@ -1,5 +1,5 @@
 """Two GRPO steps of the tiny default on the real stack (Ray, embedded engine, judge, Megatron on CPU),
-with TP=1 (two data-parallel ranks) and TP=2 train actors."""
+with TP=1 (two data-parallel ranks) and, with the KL term on (reference log-probs each step), TP=2 train actors."""
 import pytest
 
 from megatron_mc.run_state import complete_checkpoints, latest_hf_export
@@ -16,9 +16,12 @@ def test_two_grpo_steps_tp1(uninterrupted_run):
     check_two_steps(uninterrupted_run.run_dir, uninterrupted_run.result, keep_last=3)
 
 
-def test_two_grpo_steps_tp2(tmp_path):
+def test_two_grpo_steps_tp2_with_kl(tmp_path):
     run_dir = tmp_path / "run"
-    check_two_steps(run_dir, run_mc_train(run_dir, STEPS, "parallel.tp=2"), keep_last=2)
+    check_two_steps(run_dir, run_mc_train(run_dir, STEPS, "parallel.tp=2", "algo.kl_coef=0.05"), keep_last=2)
+    rows = metrics_rows(run_dir)[1:]
+    assert all("time/ref_logprobs" in row and row["train/kl_loss"] >= 0.0 for row in rows)
+    assert rows[1]["train/kl_loss"] > 0.0  # step 2's policy is no longer the reference
 
 
 def check_two_steps(run_dir, result, keep_last: int) -> None:

@@ -16,7 +16,7 @@ TEMPERATURE = 0.7
 GREEDY_TOKENS = 8
 
 
-def run_config(lr: float = 2e-4, **parallel):
+def run_config(lr: float = 2e-4, kl_coef: float = 0.0, **parallel):
     world = parallel.pop("world", 1)
     return config_from_dict({
         "model": {"dtype": "float32", "transformer_impl": "local", "make_vocab_size_divisible_by": 64},
@@ -25,7 +25,7 @@ def run_config(lr: float = 2e-4, **parallel):
         # 4 sequences, 2 optimizer steps of 2; a budget that splits every mini-batch into micro-batches
         "train": {"train_batch_size": 2, "mini_batch_size": 1, "n_samples_per_prompt": 2, "lr": lr,
                   "micro_batch_tokens": 24, "max_steps": 10},
-        "algo": {"preset": "microcoder_grpo", "loss_agg_mode": "token-mean"},
+        "algo": {"preset": "microcoder_grpo", "loss_agg_mode": "token-mean", "kl_coef": kl_coef},
     })
 
 
@@ -129,5 +129,47 @@ def single_rank_scenario(hf_dir: Path, out: Path, start_engine) -> dict:
         result["greedy_hf_start"] = hf_greedy(hf_dir, prompt)
         result["target"] = target
         return result
+    finally:
+        group.shutdown()
+
+
+def reference_scenario(hf_dir: Path, out: Path) -> dict:
+    """With the KL term on, two data-parallel ranks and the distributed optimizer: reference log-probs
+    before and after training steps and after a checkpoint reload, and the policy's own log-probs around
+    each reference computation."""
+    group = TrainGroup(run_config(lr=1e-3, kl_coef=0.1, world=2, distributed_optimizer=True), str(hf_dir))
+    try:
+        batch = rl_batch()
+        result = {"start": group.compute_logprobs(batch), "ref_at_start": group.compute_ref_logprobs(batch)}
+        result["first_step"] = group.train(batch)  # computes old and reference log-probs itself
+        result["policy_before_ref"] = group.compute_logprobs(batch)
+        result["ref_after_step"] = group.compute_ref_logprobs(batch)
+        result["policy_after_ref"] = group.compute_logprobs(batch)
+        result["second_step"] = group.train(rl_batch())
+        group.save_checkpoint(str(out / "ckpt"))
+        continued = group.train(rl_batch(seed=1))
+        group.load_checkpoint(str(out / "ckpt"))
+        result["ref_after_reload"] = group.compute_ref_logprobs(batch)
+        result["resume"] = {"continued": continued, "resumed": group.train(rl_batch(seed=1))}
+        return result
+    finally:
+        group.shutdown()
+
+
+def fresh_resume_scenario(hf_dir: Path, out: Path) -> dict:
+    """The distributed optimizer's checkpoint loaded by a new TrainGroup (as `--resume` does after a crash):
+    the next step against the step the saving group takes."""
+    config = run_config(world=2, distributed_optimizer=True)
+    group = TrainGroup(config, str(hf_dir))
+    try:
+        group.train(rl_batch())
+        group.save_checkpoint(str(out / "ckpt"))
+        continued = group.train(rl_batch(seed=1))
+    finally:
+        group.shutdown()
+    group = TrainGroup(config, str(hf_dir))
+    try:
+        group.load_checkpoint(str(out / "ckpt"))
+        return {"continued": continued, "resumed": group.train(rl_batch(seed=1))}
     finally:
         group.shutdown()

@@ -2,7 +2,9 @@
 temperature under TP=1 and TP=2; one RL step under TP=2 and under DP=2 (micro-batches and loss scaling split
 across ranks) equals TP=1; the step moves positive-advantage log-probs up and lowers the loss;
 a checkpoint reload continues with the same next step; SFT lowers its loss; disk, in-memory and gloo-group weight
-updates make the embedded engine generate what the trained model generates."""
+updates make the embedded engine generate what the trained model generates; with the KL term on, the reference
+log-probs stay those of the start weights through training and a reload, and leave the policy untouched; the
+distributed optimizer's checkpoint resumes the same step, in the group that saved it and in a new one."""
 from __future__ import annotations
 
 import os
@@ -13,7 +15,8 @@ import torch
 from megatron_mc.checkpoint.safetensors_dir import SafetensorsDir
 from megatron_mc.data.tiny_default import prepare_tiny_default
 
-from scenarios import hf_logprobs, layout_scenario, rl_batch, single_rank_scenario
+from scenarios import (fresh_resume_scenario, hf_logprobs, layout_scenario, reference_scenario, rl_batch,
+                       single_rank_scenario)
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -110,10 +113,22 @@ def test_a_train_step_raises_positive_advantage_logprobs_and_lowers_the_loss(sin
     assert single_rank["loss"]["again"] < single_rank["loss"]["first"] - 1e-3
 
 
-def test_reloaded_checkpoint_continues_with_the_same_step(single_rank):
-    continued, resumed = single_rank["resume"]["continued"], single_rank["resume"]["resumed"]
+def _same_step(continued: dict, resumed: dict, rel: float) -> None:
     for key in ("loss", "grad_norm", "approx_kl", "lr"):
-        assert resumed[key] == pytest.approx(continued[key], rel=1e-6, abs=1e-9), key
+        assert resumed[key] == pytest.approx(continued[key], rel=rel, abs=1e-9), key
+
+
+def test_reloaded_checkpoint_continues_with_the_same_step(single_rank):
+    _same_step(single_rank["resume"]["continued"], single_rank["resume"]["resumed"], rel=1e-6)
+
+
+def test_distributed_optimizer_checkpoint_continues_with_the_same_step(with_reference):
+    _same_step(with_reference["resume"]["continued"], with_reference["resume"]["resumed"], rel=1e-6)
+
+
+def test_distributed_optimizer_checkpoint_resumes_in_a_new_group(hf_dir, ray_cluster, tmp_path):
+    measured = fresh_resume_scenario(hf_dir, tmp_path)
+    _same_step(measured["continued"], measured["resumed"], rel=1e-6)
 
 
 def test_sft_lowers_the_loss(single_rank):
@@ -132,3 +147,23 @@ def test_weight_updates_make_the_engine_generate_like_the_trained_model(single_r
     assert version == "2" and tokens == single_rank["greedy_hf_after_more_sft"]
     tokens, version = single_rank["greedy_distributed"]
     assert version == "4" and tokens == single_rank["greedy_hf_after_distributed"]
+
+
+@pytest.fixture(scope="module")
+def with_reference(hf_dir, ray_cluster, tmp_path_factory):
+    return reference_scenario(hf_dir, tmp_path_factory.mktemp("reference"))
+
+
+def test_reference_logprobs_are_the_start_weights_and_leave_the_policy_untouched(with_reference):
+    start = with_reference["start"]
+    assert with_reference["ref_at_start"] == start
+    assert _max_diff(with_reference["policy_before_ref"], start) > 1e-3  # training moved the policy
+    assert with_reference["ref_after_step"] == start
+    assert with_reference["policy_after_ref"] == with_reference["policy_before_ref"]
+    assert with_reference["ref_after_reload"] == start
+
+
+def test_the_kl_term_is_zero_at_the_start_and_grows_as_the_policy_moves(with_reference):
+    first, second = with_reference["first_step"]["kl_loss"], with_reference["second_step"]["kl_loss"]
+    assert 0.0 <= first < second
+    assert second > 1e-5
