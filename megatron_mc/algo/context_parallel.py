@@ -44,3 +44,26 @@ def all_reduce_sum(x: torch.Tensor, group: dist.ProcessGroup | None) -> torch.Te
     x = x.detach().clone()
     dist.all_reduce(x, op=dist.ReduceOp.SUM, group=group)
     return x
+
+
+def reduce_metrics(metrics: dict[str, float], local_tokens: int, group: dist.ProcessGroup | None) -> dict[str, float]:
+    """policy_loss's metrics of each CP rank's part, as the metrics of the whole micro-batch: the losses
+    (`*loss`) add up, `*_min` / `*_max` take the extreme, the rest are token-weighted means."""
+    if group is None or dist.get_world_size(group) == 1:
+        return dict(metrics)
+    keys = sorted(metrics)
+    additive = [k for k in keys if k.endswith("loss")]
+    lowest = [k for k in keys if k.endswith("_min")]
+    highest = [k for k in keys if k.endswith("_max")]
+    means = [k for k in keys if k not in additive + lowest + highest]
+    sums = torch.tensor([metrics[k] for k in additive] + [metrics[k] * local_tokens for k in means] + [local_tokens],
+                        dtype=torch.float64)
+    mins = torch.tensor([metrics[k] for k in lowest] + [-metrics[k] for k in highest], dtype=torch.float64)
+    dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
+    dist.all_reduce(mins, op=dist.ReduceOp.MIN, group=group)
+    tokens = max(float(sums[-1]), 1.0)
+    reduced = {k: float(v) for k, v in zip(additive, sums)}
+    reduced |= {k: float(v) / tokens for k, v in zip(means, sums[len(additive):])}
+    reduced |= {k: float(v) for k, v in zip(lowest, mins)}
+    reduced |= {k: -float(v) for k, v in zip(highest, mins[len(lowest):])}
+    return reduced

@@ -25,11 +25,6 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     par.check_model(adapter.num_layers, adapter.num_heads, adapter.num_kv_heads, adapter.num_experts)
-    if par.cp > 1 and impl != "transformer_engine":
-        raise ValueError(
-            f"cp={par.cp}: context parallelism needs Transformer Engine's attention; Megatron-Core's "
-            "local attention cannot split sequences. Install TE on a CUDA machine or set cp: 1"
-        )
     if adapter.padded_vocab % par.tp:
         raise ValueError(
             f"padded vocabulary {adapter.padded_vocab} is not divisible by tp={par.tp}; choose "
@@ -38,12 +33,7 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
     config = TransformerConfig(
         **adapter.transformer_config_kwargs(),
         **precision_kwargs(cfg),
-        tensor_model_parallel_size=par.tp,
-        pipeline_model_parallel_size=par.pp,
-        virtual_pipeline_model_parallel_size=par.vpp if par.virtual_stages > 1 else None,
-        context_parallel_size=par.cp,
-        expert_model_parallel_size=par.ep,
-        expert_tensor_parallel_size=par.expert_tp,
+        **par.megatron_sizes(),
         sequence_parallel=par.sequence_parallel,
         moe_grouped_gemm=bool(adapter.num_experts) and impl == "transformer_engine",
         use_cpu_initialization=not torch.cuda.is_available(),
@@ -68,7 +58,8 @@ def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAd
     adapter = adapter or load_adapter(cfg)
     impl = choose_impl(cfg)
     config = transformer_config(cfg, par, adapter, impl)
-    spec = layer_spec(impl, adapter.num_experts, adapter.qk_layernorm)
+    spec = layer_spec(impl, adapter.num_experts, adapter.qk_layernorm,
+                      context_parallel=par.cp > 1 and impl == "local")
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     max_positions = cfg.max_position_embeddings or adapter.hf.get("max_position_embeddings", 4096)
     vpp = par.virtual_stages if par.virtual_stages > 1 else None

@@ -11,6 +11,7 @@ from typing import Optional
 
 import torch
 
+from megatron_mc.algo.context_parallel import zigzag_merge, zigzag_split
 from megatron_mc.models.adapter import ModelAdapter
 from megatron_mc.models.build import unwrap
 
@@ -31,31 +32,33 @@ def forward_logits(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, t
     """Logits shard [batch, seq, padded_vocab / tp] (fp32) of right-padded `tokens` [batch, seq].
 
     Right padding needs no mask under causal attention: real tokens never attend to later positions.
-    Runs the schedule forward-only (log-prob recomputation); a training step runs its own schedule."""
+    Under context parallelism each CP rank runs its zig-zag share of the positions and the logits are
+    gathered back into sequence order. Runs the schedule forward-only (log-prob recomputation); a
+    training step runs its own schedule."""
     from megatron.core import parallel_state as ps
     from megatron.core.pipeline_parallel import get_forward_backward_func
 
-    if ps.get_context_parallel_world_size() > 1:
-        raise NotImplementedError(
-            "forward_logits does not split sequences across context-parallel ranks yet; use cp: 1 for "
-            "log-prob recomputation"
-        )
     batch, seq = tokens.shape
-    # Sequence parallelism splits positions across TP ranks: pad on the right (invisible to causal
-    # attention over the real tokens) to a multiple of tp and cut the logits back.
-    multiple = ps.get_tensor_model_parallel_world_size() if unwrap(model_chunks[0]).config.sequence_parallel else 1
+    cp = ps.get_context_parallel_world_size()
+    # Pad on the right (invisible to causal attention over the real tokens) so that the positions split
+    # evenly: 2 * cp zig-zag chunks, each cut across the TP ranks under sequence parallelism.
+    multiple = (2 * cp if cp > 1 else 1) * (
+        ps.get_tensor_model_parallel_world_size() if unwrap(model_chunks[0]).config.sequence_parallel else 1)
     padded_seq = -(-seq // multiple) * multiple
     tokens = torch.nn.functional.pad(tokens, (0, padded_seq - seq))
     if batch % micro_batch_size:
         raise ValueError(f"batch size {batch} is not divisible by micro_batch_size {micro_batch_size}")
     device = next(model_chunks[0].parameters()).device
-    tokens = tokens.to(device)
-    positions = torch.arange(padded_seq, device=device).unsqueeze(0)
-    micro = list(tokens.split(micro_batch_size))
+    positions = torch.arange(padded_seq).unsqueeze(0).expand_as(tokens)
+    if cp > 1:
+        tokens = zigzag_split(tokens, cp, ps.get_context_parallel_rank())
+        positions = zigzag_split(positions, cp, ps.get_context_parallel_rank())
+    tokens, positions = tokens.to(device), positions.to(device)
+    micro = list(zip(tokens.split(micro_batch_size), positions.split(micro_batch_size)))
 
     def step(data_iterator, model):
-        micro_tokens = next(data_iterator)
-        output = model(micro_tokens, positions.expand_as(micro_tokens), attention_mask=None)
+        micro_tokens, micro_positions = next(data_iterator)
+        output = model(micro_tokens, micro_positions, attention_mask=None)
         return output, lambda out, non_loss_data=True: _mask_padded_vocab(out, adapter.vocab_size)
 
     iterators = [iter(micro) for _ in model_chunks]
@@ -71,7 +74,19 @@ def forward_logits(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, t
     )
     if not ps.is_pipeline_last_stage():
         return None
-    return torch.cat(outputs)[:, :seq]
+    logits = torch.cat(outputs)
+    if cp > 1:
+        logits = gather_context_parallel(logits, ps.get_context_parallel_group())
+    return logits[:, :seq]
+
+
+def gather_context_parallel(part: torch.Tensor, group, dim: int = 1) -> torch.Tensor:
+    """Every CP rank's zig-zag part [.., seq / cp, ..] back to the whole sequence, on every rank."""
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(part) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(parts, part.contiguous(), group=group)
+    return zigzag_merge(parts, dim=dim)
 
 
 def pad_packed(tokens: torch.Tensor, cu_seqlens: torch.Tensor, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """The one place that chooses the layer implementation and numeric precision of the policy.
 
-Transformer Engine's layers where TE imports (fused kernels, FP8), Megatron-Core's local layers
-otherwise (CPU, machines without TE). FP8 exists only in TE, so asking for it without TE is an error.
+Transformer Engine's layers where TE imports (fused kernels, FP8, CP attention), Megatron-Core's local
+layers otherwise (CPU, machines without TE), with our all-gather attention under context parallelism. FP8 exists only in TE, so asking for it without TE is an error.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import importlib.util
 import torch
 
 from megatron_mc.models.config import ModelConfig
+from megatron_mc.models.context_parallel_attention import AllGatherContextParallelAttention
 
 TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -44,7 +45,9 @@ def choose_impl(cfg: ModelConfig) -> str:
     return impl
 
 
-def layer_spec(impl: str, num_experts: int, qk_layernorm: bool):
+def layer_spec(impl: str, num_experts: int, qk_layernorm: bool, context_parallel: bool = False):
+    """TE's layers (their attention splits sequences for CP itself), or the local layers with RMSNorm and,
+    under context parallelism, our all-gather CP attention."""
     from megatron.core.models.gpt import gpt_layer_specs
 
     experts = num_experts or None
@@ -61,6 +64,8 @@ def layer_spec(impl: str, num_experts: int, qk_layernorm: bool):
     if qk_layernorm:
         spec.submodules.self_attention.submodules.q_layernorm = RMSNorm
         spec.submodules.self_attention.submodules.k_layernorm = RMSNorm
+    if context_parallel:
+        spec.submodules.self_attention.submodules.core_attention = AllGatherContextParallelAttention
     return spec
 
 

@@ -43,6 +43,14 @@ class ParallelConfig:
     def virtual_stages(self) -> int:
         return self.vpp or 1
 
+    def megatron_sizes(self) -> dict:
+        """The sizes under the names both Megatron-Core's initialize_model_parallel and its
+        TransformerConfig take."""
+        return {"tensor_model_parallel_size": self.tp, "pipeline_model_parallel_size": self.pp,
+                "virtual_pipeline_model_parallel_size": self.vpp if self.virtual_stages > 1 else None,
+                "context_parallel_size": self.cp, "expert_model_parallel_size": self.ep,
+                "expert_tensor_parallel_size": self.expert_tp}
+
     def dp(self, world_size: int) -> int:
         """Data-parallel size for `world_size` ranks; raises if the sizes do not tile the world."""
         dense = self.tp * self.pp * self.cp

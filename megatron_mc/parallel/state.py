@@ -25,14 +25,7 @@ def initialize(cfg: ParallelConfig, timeout_minutes: int = 30) -> torch.device:
     cfg.dp(dist.get_world_size())
     from megatron.core import parallel_state, tensor_parallel
 
-    parallel_state.initialize_model_parallel(
-        tensor_model_parallel_size=cfg.tp,
-        pipeline_model_parallel_size=cfg.pp,
-        virtual_pipeline_model_parallel_size=cfg.vpp if cfg.virtual_stages > 1 else None,
-        context_parallel_size=cfg.cp,
-        expert_model_parallel_size=cfg.ep,
-        expert_tensor_parallel_size=cfg.expert_tp,
-    )
+    parallel_state.initialize_model_parallel(**cfg.megatron_sizes())
     tensor_parallel.model_parallel_cuda_manual_seed(cfg.seed)
     return device
 

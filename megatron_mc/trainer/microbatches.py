@@ -1,5 +1,6 @@
 """How a batch is cut for the ranks: contiguous data-parallel shards, then micro-batches packed up to a
-token budget, each a right-padded [n, L] tensor with the response tokens marked.
+token budget, each a right-padded [n, L] tensor with the response tokens marked, and under context
+parallelism each CP rank's zig-zag part of a micro-batch.
 
 Micro-batches are padded, not packed back to back: Megatron-Core's local layers have no variable-length
 attention, and right padding needs no mask under causal attention. The budget counts padded tokens
@@ -7,11 +8,12 @@ attention, and right padding needs no mask under causal attention. The budget co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 
+from megatron_mc.algo.context_parallel import zigzag_split
 from megatron_mc.trainer.batch import TrainBatch
 
 
@@ -46,13 +48,18 @@ def _round_up(n: int, multiple: int) -> int:
 
 @dataclass
 class MicroBatch:
+    """Per-position tensors are [n, L] in next-token layout: position t holds what is known about
+    predicting token t + 1 (the last position predicts nothing)."""
+
     tokens: torch.Tensor  # [n, L] prompt + response, right-padded
-    response_mask: torch.Tensor  # [n, L - 1] bool: position t predicts token t + 1, a response token
+    positions: torch.Tensor  # [n, L] position ids of the tokens
+    targets: torch.Tensor  # [n, L] token t + 1 at position t, 0 at the last position
+    response_mask: torch.Tensor  # [n, L] bool: position t predicts token t + 1, a response token
     advantages: torch.Tensor  # [n]
-    old_logprobs: Optional[torch.Tensor]  # [n, L - 1], zeros off the response
+    old_logprobs: Optional[torch.Tensor]  # [n, L], zeros off the response
     rollout_logprobs: Optional[torch.Tensor]
     ref_logprobs: Optional[torch.Tensor]
-    response_lengths: list[int]
+    response_lengths: list[int]  # of the whole sequences, also in a context-parallel part
 
     @property
     def num_tokens(self) -> int:
@@ -63,18 +70,29 @@ class MicroBatch:
         return len(self.response_lengths)
 
     def response_values(self, per_position: torch.Tensor) -> list[list[float]]:
-        """Per-position values [n, L - 1] back to one list per response."""
+        """Per-position values [n, L] back to one list per response."""
         return [row[mask].tolist() for row, mask in zip(per_position.detach().cpu(), self.response_mask)]
+
+    def context_part(self, cp_size: int, cp_rank: int) -> "MicroBatch":
+        """What context-parallel rank `cp_rank` holds: its zig-zag share of every per-position tensor."""
+        def part(t):
+            return None if t is None else zigzag_split(t, cp_size, cp_rank)
+
+        return replace(self, tokens=part(self.tokens), positions=part(self.positions), targets=part(self.targets),
+                       response_mask=part(self.response_mask), old_logprobs=part(self.old_logprobs),
+                       rollout_logprobs=part(self.rollout_logprobs), ref_logprobs=part(self.ref_logprobs))
 
 
 def make_micro_batch(batch: TrainBatch, pad_id: int = 0, multiple_of: int = 1) -> MicroBatch:
     lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
     width = _round_up(max(lengths), multiple_of)
     tokens = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width - 1), dtype=torch.bool)
+    mask = torch.zeros((len(batch), width), dtype=torch.bool)
     for i, (prompt, response) in enumerate(zip(batch.prompt_ids, batch.response_ids)):
         tokens[i, : lengths[i]] = torch.tensor(prompt + response)
         mask[i, len(prompt) - 1 : lengths[i] - 1] = True
+    targets = torch.zeros_like(tokens)
+    targets[:, :-1] = tokens[:, 1:]
 
     def per_position(rows):
         if rows is None:
@@ -84,8 +102,8 @@ def make_micro_batch(batch: TrainBatch, pad_id: int = 0, multiple_of: int = 1) -
             values[i, mask[i]] = torch.tensor(row, dtype=torch.float32)
         return values
 
-    return MicroBatch(tokens=tokens, response_mask=mask,
-                      advantages=torch.tensor(batch.advantages, dtype=torch.float32),
+    return MicroBatch(tokens=tokens, positions=torch.arange(width).expand_as(tokens), targets=targets,
+                      response_mask=mask, advantages=torch.tensor(batch.advantages, dtype=torch.float32),
                       old_logprobs=per_position(batch.old_logprobs),
                       rollout_logprobs=per_position(batch.rollout_logprobs),
                       ref_logprobs=per_position(batch.ref_logprobs),

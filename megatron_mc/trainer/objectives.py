@@ -5,15 +5,18 @@ aggregation its config names. Gradient accumulation must give the loss of the wh
 micro-batch's loss is weighted by its share of the mini-batch's units (tokens for token-mean, sequences
 for the per-sequence modes): sum_mb loss_mb * units_mb / units_total. Megatron's schedule divides each
 micro-batch loss by their number and DDP averages gradients over data-parallel ranks, so the weight also
-carries num_micro_batches * dp to undo both.
+carries num_micro_batches * dp to undo both. Under context parallelism each CP rank's loss is its part of
+the micro-batch's (the schedule multiplies it by the CP size, which DDP's average over DP x CP undoes).
 """
 from __future__ import annotations
 
 import dataclasses
 
 import torch
+import torch.distributed as dist
 
 from megatron_mc.algo import AlgoConfig, policy_loss
+from megatron_mc.algo.context_parallel import all_reduce_sum
 from megatron_mc.trainer.batch import TrainBatch
 from megatron_mc.trainer.microbatches import MicroBatch
 
@@ -40,12 +43,14 @@ class PolicyGradient:
         self.config = config
         self.unit = AGGREGATION_UNITS[config.loss_agg_mode]
 
-    def loss(self, logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBatch) -> tuple[torch.Tensor, dict]:
+    def loss(self, logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBatch,
+             cp_group: dist.ProcessGroup | None = None) -> tuple[torch.Tensor, dict]:
         if mb.old_logprobs is None:
             raise ValueError("policy-gradient training needs old_logprobs; TrainGroup.train computes them "
                              "when the batch has none")
         return policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, config=self.config,
-                           rollout_logprobs=mb.rollout_logprobs, ref_logprobs=mb.ref_logprobs, entropy=entropy)
+                           rollout_logprobs=mb.rollout_logprobs, ref_logprobs=mb.ref_logprobs, entropy=entropy,
+                           cp_group=cp_group)
 
 
 class SupervisedCrossEntropy:
@@ -53,9 +58,11 @@ class SupervisedCrossEntropy:
 
     unit = "tokens"
 
-    def loss(self, logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBatch) -> tuple[torch.Tensor, dict]:
+    def loss(self, logprobs: torch.Tensor, entropy: torch.Tensor, mb: MicroBatch,
+             cp_group: dist.ProcessGroup | None = None) -> tuple[torch.Tensor, dict]:
         mask = mb.response_mask.to(logprobs.dtype)
-        loss = -(logprobs * mask).sum() / mask.sum().clamp(min=1)
+        # under context parallelism: this part's sum over the whole micro-batch's count
+        loss = -(logprobs * mask).sum() / all_reduce_sum(mask.sum(), cp_group).clamp(min=1)
         with torch.no_grad():
             mean_entropy = float((entropy * mask).sum() / mask.sum().clamp(min=1))
         return loss, {"loss": loss.item(), "entropy": mean_entropy}

@@ -1,9 +1,9 @@
 """One train rank: the policy on Megatron-Core (DDP + Megatron optimizer + LR schedule) and what the
 driver asks of it, through Megatron's pipeline schedule so any TP/PP/DP layout runs the same code.
 
-Every rank receives the whole batch and takes its data-parallel share; results come back from the ranks
-that hold them (the last pipeline stage's first tensor-parallel rank), keyed by batch position, and
-group.py merges them. Construct only in a process that may change torch's global state: on CPU the
+Every rank receives the whole batch and takes its data-parallel share (and, under context parallelism,
+its zig-zag part of every sequence); results come back from the ranks that hold them (the last pipeline
+stage's first tensor- and context-parallel rank), keyed by batch position, and group.py merges them. Construct only in a process that may change torch's global state: on CPU the
 platform layer (megatron_mc.platform) is installed before Megatron-Core is used.
 """
 from __future__ import annotations
@@ -18,10 +18,12 @@ from typing import Optional
 
 import torch
 
+from megatron_mc.algo.context_parallel import reduce_metrics
 from megatron_mc.checkpoint.hf_export import INDEX, save_hf_weights
 from megatron_mc.checkpoint.hf_import import load_hf_weights
 from megatron_mc.config import RunConfig
 from megatron_mc.models.build import build_model, load_adapter, unwrap
+from megatron_mc.models.forward import gather_context_parallel
 from megatron_mc.parallel import state
 from megatron_mc.parallel.training import build_optimizer, wrap_ddp
 from megatron_mc.trainer.batch import TrainBatch
@@ -61,9 +63,14 @@ class TrainWorker:
         self._configure_schedule()
         self.dp_rank = ps.get_data_parallel_rank()
         self.dp_size = ps.get_data_parallel_world_size()
-        self.reports = ps.is_pipeline_last_stage() and ps.get_tensor_model_parallel_rank() == 0
-        # Sequence parallelism splits the sequence dimension over the TP ranks.
-        self.length_multiple = cfg.parallel.tp if cfg.parallel.sequence_parallel else 1
+        self.cp_size = ps.get_context_parallel_world_size()
+        self.cp_group = ps.get_context_parallel_group() if self.cp_size > 1 else None
+        self.reports = (ps.is_pipeline_last_stage() and ps.get_tensor_model_parallel_rank() == 0
+                        and ps.get_context_parallel_rank() == 0)
+        # Context parallelism cuts each sequence into 2 * cp zig-zag chunks, and sequence parallelism each
+        # rank's positions over the TP ranks.
+        self.length_multiple = ((2 * self.cp_size if self.cp_size > 1 else 1)
+                                * (cfg.parallel.tp if cfg.parallel.sequence_parallel else 1))
         self._loop = asyncio.new_event_loop()
         self._syncs: dict = {}
 
@@ -82,16 +89,16 @@ class TrainWorker:
 
     # ---- forward / backward through Megatron's schedule ----------------------------------------------
     def _run(self, mbs: list[MicroBatch], loss_of, forward_only: bool) -> list:
-        """Run the schedule over `mbs`; `loss_of(mb, output)` is the last stage's loss function. Returns
-        what it returned for each micro-batch on the last stage (nothing elsewhere)."""
+        """Run the schedule over `mbs`; `loss_of(mb, part, output)` is the last stage's loss function, with
+        `part` this context-parallel rank's share of `mb` (`mb` itself without CP). Returns what it
+        returned for each micro-batch on the last stage (nothing elsewhere)."""
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
         def step(data_iterator, model):
             mb = next(data_iterator)
-            tokens = mb.tokens.to(self.device)
-            positions = torch.arange(tokens.shape[1], device=self.device).expand_as(tokens)
-            output = model(tokens, positions, attention_mask=None)
-            return output, partial(loss_of, mb)
+            part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank()) if self.cp_size > 1 else mb
+            output = model(part.tokens.to(self.device), part.positions.to(self.device), attention_mask=None)
+            return output, partial(loss_of, mb, part)
 
         iterators = [iter(mbs) for _ in self.model]
         widest = max(mb.tokens.shape[1] for mb in mbs)
@@ -101,19 +108,20 @@ class TrainWorker:
             micro_batch_size=max(mb.num_sequences for mb in mbs), forward_only=forward_only,
             collect_non_loss_data=forward_only)
 
-    def _response_logprobs(self, mb: MicroBatch, logits: torch.Tensor, temperature: float
+    def _response_logprobs(self, part: MicroBatch, logits: torch.Tensor, temperature: float
                            ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log p, entropy) [n, L - 1] at the response positions (zeros elsewhere), from the vocab shard."""
+        """(log p, entropy) [n, L] of the micro-batch part's positions (zeros off the response), from the
+        vocab shard."""
         from megatron_mc.algo import vocab_parallel_logprobs_and_entropy
 
-        mask = mb.response_mask.to(logits.device)
-        picked = logits[:, :-1][mask]  # a fresh [tokens, vocab / tp] tensor: its gradient may overwrite it
+        mask = part.response_mask.to(logits.device)
+        picked = logits[mask]  # a fresh [tokens, vocab / tp] tensor: its gradient may overwrite it
         shard = picked.shape[-1]
         start = self.ps.get_tensor_model_parallel_rank() * shard
         if start + shard > self.adapter.vocab_size:
             columns = torch.arange(start, start + shard, device=picked.device)
             picked = picked.masked_fill(columns >= self.adapter.vocab_size, _PADDED_VOCAB_LOGIT)
-        targets = mb.tokens[:, 1:].to(logits.device)[mask]
+        targets = part.targets.to(logits.device)[mask]
         logprobs, entropy = vocab_parallel_logprobs_and_entropy(
             picked, targets, temperature, self.ps.get_tensor_model_parallel_group(),
             chunk_size=self.cfg.algo.logprob_chunk_size, grad_in_logits=True)
@@ -129,8 +137,10 @@ class TrainWorker:
         mbs = micro_batches(batch.select(indices), self.cfg.train.micro_batch_tokens,
                             multiple_of=self.length_multiple)
 
-        def collect(mb, output, non_loss_data=True):
-            logprobs, _ = self._response_logprobs(mb, output, batch.temperature)
+        def collect(mb, part, output, non_loss_data=True):
+            logprobs, _ = self._response_logprobs(part, output, batch.temperature)
+            if self.cp_group is not None:
+                logprobs = gather_context_parallel(logprobs, self.cp_group)
             return mb.response_values(logprobs)
 
         with torch.no_grad():
@@ -177,10 +187,11 @@ class TrainWorker:
         mbs = micro_batches(local, self.cfg.train.micro_batch_tokens, multiple_of=self.length_multiple)
         scale_base = len(mbs) * self.dp_size / total_units
 
-        def loss_of(mb, output):
-            logprobs, entropy = self._response_logprobs(mb, output, mini.temperature)
-            loss, metrics = objective.loss(logprobs, entropy, mb)
+        def loss_of(mb, part, output):
+            logprobs, entropy = self._response_logprobs(part, output, mini.temperature)
+            loss, metrics = objective.loss(logprobs, entropy, part, self.cp_group)
             scale = scale_base * units(objective.unit, mb.response_lengths)
+            metrics = reduce_metrics(metrics, part.num_tokens, self.cp_group)
             return loss * scale, {"weight": mb.num_tokens, "metrics": metrics}
 
         for chunk in self.model:

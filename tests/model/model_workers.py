@@ -174,7 +174,14 @@ LAYOUTS = {
     "pp2": dict(pp=2),
     "pp2_vpp2": dict(pp=2, vpp=2),
     "ep2": dict(ep=2),
+    "cp2": dict(cp=2),
 }
+
+
+def layouts_for(family: str) -> list[str]:
+    """Every layout but EP=2 for dense families; for the MoE family, EP=2 instead of plain TP=2."""
+    return [n for n in LAYOUTS if (n == "ep2") == (family == "qwen3_moe") or n in ("tp2_sp", "cp2")
+            or n.startswith("pp2")]
 
 
 def scenario_parallel(out: Path) -> dict:
@@ -211,9 +218,8 @@ def scenario_parallel(out: Path) -> dict:
 
     for family in FAMILIES:
         run("tp1", {}, family)
-        for name, layout in LAYOUTS.items():
-            if (name == "ep2") != (family == "qwen3_moe") and name != "tp2_sp" and not name.startswith("pp2"):
-                continue
+        for name in layouts_for(family):
+            layout = LAYOUTS[name]
             export = out / f"export-{name}-{family}"
             run(name, layout, family,
                 after=lambda chunks, adapter, export=export: save_hf_weights(chunks, adapter, str(export)))

@@ -1,4 +1,4 @@
-"""Two gloo ranks: TP=2 (with and without sequence parallel), PP=2, PP=2 with virtual stages and EP=2 give
+"""Two gloo ranks: TP=2 (with and without sequence parallel), PP=2, PP=2 with virtual stages, CP=2 and EP=2 give
 the log-probs of TP=1 and of HF; export from each layout is bit-identical to the HF checkpoint; a dist
 checkpoint saved under TP=2 (EP=2 for MoE) loads under TP=1, PP=2 and TP=2+SP with the same loss.
 Training through the DDP and optimizer wrappers: data-parallel replicas (plain and distributed
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from model_tiny import FAMILIES
-from model_workers import LAYOUTS, launch
+from model_workers import launch, layouts_for
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -18,15 +18,11 @@ def measured(tmp_path_factory):
     return launch("parallel", 2, tmp_path_factory.mktemp("parallel"))
 
 
-def _layouts(family):
-    return [n for n in LAYOUTS if (n == "ep2") == (family == "qwen3_moe") or n == "tp2_sp" or n.startswith("pp2")]
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_layout_gives_the_tp1_and_hf_log_probs(measured, family):
     tp1 = torch.tensor(measured[f"tp1/{family}/logprobs"])
     assert measured[f"tp1/{family}/vs_hf"] < 1e-4
-    for layout in _layouts(family):
+    for layout in layouts_for(family):
         assert measured[f"{layout}/{family}/vs_hf"] < 1e-4, layout
         other = torch.tensor(measured[f"{layout}/{family}/logprobs"])
         assert (other - tp1).abs().max().item() < 1e-5, layout
@@ -34,7 +30,7 @@ def test_every_layout_gives_the_tp1_and_hf_log_probs(measured, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_export_from_every_layout_is_bit_identical(measured, family):
-    for layout in _layouts(family):
+    for layout in layouts_for(family):
         assert measured[f"{layout}/{family}/roundtrip"] == [], layout
 
 

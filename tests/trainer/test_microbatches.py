@@ -3,6 +3,7 @@ budget and mark exactly the response tokens; TrainBatch rejects inconsistent row
 from __future__ import annotations
 
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,8 +31,8 @@ def test_micro_batch_marks_the_positions_that_predict_response_tokens():
     batch = TrainBatch([[1, 2, 3], [4]], [[5, 6], [7, 8, 9]], [1.0, -1.0], [[-0.5, -0.6], [-1.0, -1.1, -1.2]], 1.0)
     mb = make_micro_batch(batch, multiple_of=4)
     assert mb.tokens.tolist() == [[1, 2, 3, 5, 6, 0, 0, 0], [4, 7, 8, 9, 0, 0, 0, 0]]
-    targets = mb.tokens[:, 1:][mb.response_mask].tolist()
-    assert targets == [5, 6, 7, 8, 9]
+    assert mb.targets[mb.response_mask].tolist() == [5, 6, 7, 8, 9]
+    assert mb.tokens[:, 1:][mb.response_mask[:, :-1]].tolist() == [5, 6, 7, 8, 9]
     values = mb.response_values(mb.rollout_logprobs)
     assert values[0] == pytest.approx([-0.5, -0.6]) and values[1] == pytest.approx([-1.0, -1.1, -1.2])
     assert mb.num_tokens == 5
@@ -44,3 +45,17 @@ def test_train_batch_rejects_rows_that_do_not_line_up():
         TrainBatch([[1]], [[2]], [1.0, 2.0], None, 1.0)
     with pytest.raises(ValueError, match="response_ids\\[0\\] is empty"):
         TrainBatch.for_sft([[1]], [[]])
+
+
+def test_context_parallel_parts_hold_every_response_position_once():
+    batch = TrainBatch([[1, 2, 3], [4]], [[5, 6], [7, 8, 9]], [1.0, -1.0], [[-0.5, -0.6], [-1.0, -1.1, -1.2]], 1.0)
+    mb = make_micro_batch(batch, multiple_of=4)
+    parts = [mb.context_part(2, rank) for rank in range(2)]
+    assert [p.tokens.shape[1] for p in parts] == [4, 4]
+    assert parts[0].positions[0].tolist() == [0, 1, 6, 7] and parts[1].positions[0].tolist() == [2, 3, 4, 5]
+    for part in parts:  # the targets travel with their positions
+        assert torch.equal(part.targets, mb.targets.gather(1, part.positions))
+    held = sorted((i, int(pos)) for p in parts for i, row in enumerate(p.positions) for pos in row[p.response_mask[i]])
+    assert held == sorted((i, int(t)) for i, row in enumerate(mb.response_mask) for t in row.nonzero()[:, 0])
+    assert sum(p.num_tokens for p in parts) == mb.num_tokens == 5
+    assert parts[1].response_lengths == mb.response_lengths

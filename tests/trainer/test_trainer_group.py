@@ -1,6 +1,6 @@
 """The Megatron train actors under Ray on CPU: log-probs equal an HF recomputation at the sampling
-temperature under TP=1 and TP=2; one RL step under TP=2 and under DP=2 (micro-batches and loss scaling split
-across ranks) equals TP=1; the step moves positive-advantage log-probs up and lowers the loss;
+temperature under TP=1, TP=2 and CP=2; one RL step under TP=2, DP=2 and CP=2 (micro-batches, sequences and
+loss scaling split across ranks) equals TP=1; the step moves positive-advantage log-probs up and lowers the loss;
 a checkpoint reload continues with the same next step; SFT lowers its loss; disk, in-memory and gloo-group weight
 updates make the embedded engine generate what the trained model generates; with the KL term on, the reference
 log-probs stay those of the start weights through training and a reload, and leave the policy untouched; the
@@ -20,7 +20,7 @@ from scenarios import (fresh_resume_scenario, hf_logprobs, layout_scenario, refe
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
-LAYOUTS = {"tp2": {"tp": 2, "world": 2}, "dp2": {"world": 2}}
+LAYOUTS = {"tp2": {"tp": 2, "world": 2}, "dp2": {"world": 2}, "cp2": {"cp": 2, "world": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +82,14 @@ def _max_diff(a: list[list[float]], b: list[list[float]]) -> float:
     return max((torch.tensor(x) - torch.tensor(y)).abs().max().item() for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("layout", ["tp1", "tp2"])
+@pytest.mark.parametrize("layout", ["tp1", "tp2", "cp2"])
 def test_logprobs_equal_hf_at_the_sampling_temperature(layouts, hf_dir, layout):
     reference = hf_logprobs(hf_dir, rl_batch())
     assert [len(r) for r in layouts[layout]["logprobs"]] == [len(r) for r in reference]
     assert _max_diff(layouts[layout]["logprobs"], reference) < 1e-4
 
 
-@pytest.mark.parametrize("layout", ["tp2", "dp2"])
+@pytest.mark.parametrize("layout", ["tp2", "dp2", "cp2"])
 def test_a_train_step_equals_tp1(layouts, layout):
     ours, tp1 = layouts[layout]["metrics"], layouts["tp1"]["metrics"]
     for key in ("loss", "pg_loss", "grad_norm", "approx_kl", "entropy", "clipfrac_high", "clipfrac_low"):
