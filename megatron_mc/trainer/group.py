@@ -43,6 +43,9 @@ class TrainActor:
     def setup(self, cfg: RunConfig, hf_dir: str, rank: int, world_size: int, address: str, port: int) -> None:
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
                           MASTER_ADDR=address, MASTER_PORT=str(port))
+        from megatron_mc.quiet import silence_megatron_notices
+
+        silence_megatron_notices()  # TE/Apex-missing notices, said once per rank otherwise
         from megatron_mc.trainer.worker import TrainWorker  # imports Megatron: only inside the actor
 
         self.worker = TrainWorker(cfg, hf_dir)
