@@ -4,7 +4,8 @@ module: every other warning, Megatron's included, still shows.
 Without Transformer Engine and Apex (this CPU machine; some GPU images) Megatron-Core warns on import
 that it falls back to torch norms, optimizers and multi-tensor kernels: the fallbacks this project
 chooses there. Its TransformerConfig also warns that its own default cuda_graph_scope ("full") is
-deprecated. Call `silence_megatron_notices()` in a process before it imports Megatron-Core.
+deprecated, and torch that the collective its sequence gathers use is. Call `silence_megatron_notices()`
+in a process before it imports Megatron-Core.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ MEGATRON_NOTICES = (
     (r"(Transformer Engine and )?Apex (is|are) not installed\. Falling back to", UserWarning, r"megatron\.core\."),
     (r"full scope is deprecated\. Use empty cuda_graph_scope", UserWarning,
      r"megatron\.core\.transformer\.transformer_config$"),
+    # Megatron-Core's sequence gathers (sequence and context parallelism) call the older torch collective
+    (r"`torch\.distributed\.all_gather_into_tensor` is deprecated", FutureWarning, r"torch\.distributed\."),
 )
 
 
