@@ -247,6 +247,40 @@ def scenario_parallel(out: Path) -> dict:
     return result | scenario_train(out)
 
 
+FOUR_RANK_LAYOUTS = {
+    "cp2_tp2_sp": dict(cp=2, tp=2, sequence_parallel=True),
+    "cp2_pp2": dict(cp=2, pp=2),
+}
+
+
+def scenario_four(out: Path) -> dict:
+    """World 4: context parallelism combined with TP + sequence parallelism and with PP, against HF."""
+    from model_tiny import hf_log_probs, make_hf_model, sample_tokens
+
+    from megatron_mc.parallel import state
+    from megatron_mc.parallel.config import ParallelConfig
+
+    rank = int(os.environ["RANK"])
+    tokens = sample_tokens(2, 16)
+    families = ("qwen3", "qwen3_moe")
+    # every HF model before the process group: transformers saves only on rank 0 once one exists
+    references = {f: hf_log_probs(make_hf_model(f, str(out / f"{f}-r{rank}")), tokens) for f in families}
+    result = {}
+    for family in families:
+        hf_dir, reference = out / f"{family}-r{rank}", references[family]
+        for name, layout in FOUR_RANK_LAYOUTS.items():
+            par = ParallelConfig(**layout)
+            state.initialize(par)
+            try:
+                chunks, adapter = _build_and_load(hf_dir, par)
+                lp = _log_probs(chunks, adapter, tokens)
+                if lp is not None:
+                    result[f"{name}/{family}/vs_hf"] = _max_diff(lp, reference)
+            finally:
+                state.destroy(keep_process_group=True)
+    return result
+
+
 def scenario_train(out: Path) -> dict:
     """World 2: three optimizer steps under DP=2 (same data), DP=2 with the distributed optimizer
     (different data per rank) and TP=2 with sequence parallelism (same data): losses per step, and a
@@ -302,6 +336,6 @@ def scenario_train(out: Path) -> dict:
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
     out_dir = Path(sys.argv[2])
-    scenario = {"single": scenario_single, "parallel": scenario_parallel}[sys.argv[1]]
+    scenario = {"single": scenario_single, "parallel": scenario_parallel, "four": scenario_four}[sys.argv[1]]
     measured = scenario(out_dir)
     (out_dir / f"result-{os.environ.get('RANK', '0')}.json").write_text(json.dumps(measured))

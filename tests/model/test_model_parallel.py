@@ -1,6 +1,7 @@
-"""Two gloo ranks: TP=2 (with and without sequence parallel), PP=2, PP=2 with virtual stages, CP=2 and EP=2 give
-the log-probs of TP=1 and of HF; export from each layout is bit-identical to the HF checkpoint; a dist
-checkpoint saved under TP=2 (EP=2 for MoE) loads under TP=1, PP=2 and TP=2+SP with the same loss.
+"""Two gloo ranks: TP=2 (with and without sequence parallel), PP=2, PP=2 with virtual stages, CP=2 and EP=2
+give the log-probs of TP=1 and of HF, and on four ranks so do CP=2 with TP=2 + SP and CP=2 with PP=2; export
+from each layout is bit-identical to the HF checkpoint; a dist checkpoint saved under TP=2 (EP=2 for MoE)
+loads under TP=1, PP=2 and TP=2+SP with the same loss.
 Training through the DDP and optimizer wrappers: data-parallel replicas (plain and distributed
 optimizer with overlapped reduction) stay identical and learn; TP=2 with sequence parallelism follows
 the TP=1 losses step by step (norm gradients reduced across TP)."""
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from model_tiny import FAMILIES
-from model_workers import launch, layouts_for
+from model_workers import FOUR_RANK_LAYOUTS, launch, layouts_for
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -62,3 +63,14 @@ def test_tensor_and_sequence_parallel_steps_follow_tp1(measured):
     for rank in (0, 1):
         steps = measured[f"tp2_sp/losses/r{rank}"]
         assert max(abs(a - b) for a, b in zip(steps, reference)) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def measured_on_four(tmp_path_factory):
+    return launch("four", 4, tmp_path_factory.mktemp("four"))
+
+
+@pytest.mark.parametrize("family", ["qwen3", "qwen3_moe"])
+@pytest.mark.parametrize("layout", sorted(FOUR_RANK_LAYOUTS))
+def test_context_parallel_with_tensor_or_pipeline_parallel_gives_the_hf_log_probs(measured_on_four, layout, family):
+    assert measured_on_four[f"{layout}/{family}/vs_hf"] < 1e-4
