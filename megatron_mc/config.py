@@ -142,6 +142,11 @@ class CheckpointConfig:
     interval: int = 50  # RL steps between checkpoints; 0 saves only at the end
     keep_last: int = 3
     hf_export_interval: int = 0  # RL steps between HF exports; 0 exports only at the end
+    # The distributed optimizer's state on disk. data_parallel (Megatron-LM's default): every rank writes its
+    # own shard, in parallel; resumes under another DP size with the same TP/PP/EP. full: gathered into
+    # per-parameter state; resumes under any layout, at a slower save. A checkpoint loads in the format it
+    # was saved in, whatever this says then.
+    optimizer_resharding: Literal["data_parallel", "full"] = "data_parallel"
 
     def __post_init__(self) -> None:
         _non_negative("checkpoint", interval=self.interval, hf_export_interval=self.hf_export_interval)

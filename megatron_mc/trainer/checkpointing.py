@@ -1,16 +1,19 @@
 """The trainer's Megatron distributed checkpoint: model, optimizer, LR scheduler and every rank's RNG
 states, in one dist_checkpointing save (STEP_DIR/model/, as megatron_mc.run_state lays it out).
 
-The distributed optimizer's state is written in Megatron-LM's default format (each rank its own shard).
-Resuming is tested under the layout the checkpoint was saved with. The RNG states are one object per
-rank, so they load only under the same world size; the model part reshards like
-megatron_mc.checkpoint.dist, the optimizer part through Megatron's own sharded optimizer state.
+The model part reshards like megatron_mc.checkpoint.dist; the distributed optimizer's state reshards across
+data-parallel sizes (format data_parallel, Megatron-LM's default) or across any layout (format full), as
+CheckpointConfig.optimizer_resharding chooses. The RNG states are one object per rank, restored under the
+same world size only.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +56,8 @@ def _sharded_rng(data):
     return ShardedObject("rng_state", data, (dist.get_world_size(),), (dist.get_rank(),), replica_id=0)
 
 
-# Megatron-LM's default format for the distributed optimizer: every rank writes its own shard in parallel;
-# the optimizer resumes under another data-parallel size, the model under any layout.
-OPTIMIZER_FORMAT = {"distrib_optim_sharding_type": "dp_reshardable"}
+# CheckpointConfig.optimizer_resharding -> Megatron-Core's name for the distributed optimizer's format
+OPTIMIZER_FORMATS = {"data_parallel": "dp_reshardable", "full": "fully_reshardable"}
 
 
 def _torch_optimizers(optimizer) -> list:
@@ -95,14 +97,47 @@ def _materialize_optimizer_state(optimizer) -> None:
                                                 "exp_avg_sq": torch.zeros_like(param)}
 
 
-def _full_state(chunks, optimizer, scheduler, loading: bool) -> dict:
+def _full_state(chunks, optimizer, scheduler, loading: bool, metadata: dict, with_rng: bool = True) -> dict:
     model = _model_state(chunks)
-    return {**model, "optimizer": optimizer.sharded_state_dict(model, is_loading=loading, metadata=OPTIMIZER_FORMAT),
-            "adam_steps": 0 if loading else _adam_steps(optimizer),
-            "lr_scheduler": scheduler.state_dict(), "rng_state": _sharded_rng(None if loading else _rng_state())}
+    state = {**model, "optimizer": optimizer.sharded_state_dict(model, is_loading=loading, metadata=metadata),
+             "adam_steps": 0 if loading else _adam_steps(optimizer), "lr_scheduler": scheduler.state_dict()}
+    if with_rng:
+        state["rng_state"] = _sharded_rng(None if loading else _rng_state())
+    return state
 
 
-def save_training_checkpoint(step_dir: str, chunks, optimizer, scheduler, hf_config: dict) -> Path:
+@contextlib.contextmanager
+def _adam_step_kept_aside(optimizer) -> Iterator[None]:
+    """Megatron-Core 0.16's fully_reshardable load copies every key of torch Adam's per-parameter state from
+    the checkpoint, which has no 'step' (it is restored separately): the step is set aside meanwhile."""
+    originals = []
+    for inner in getattr(optimizer, "chained_optimizers", [optimizer]):
+        if not (hasattr(inner, "_set_main_param_and_optimizer_states")  # a distributed optimizer
+                and isinstance(inner.optimizer, (torch.optim.Adam, torch.optim.AdamW))):
+            continue
+        original = inner._set_main_param_and_optimizer_states
+
+        def without_step(model_param, tensors, inner=inner, original=original):
+            group_index, group_order = inner.model_param_group_index_map[model_param]
+            main_param = inner.optimizer.param_groups[group_index]["params"][group_order]
+            step = inner.optimizer.state[main_param].pop("step", None)
+            try:
+                original(model_param, tensors)
+            finally:
+                if step is not None:
+                    inner.optimizer.state[main_param]["step"] = step
+
+        inner._set_main_param_and_optimizer_states = without_step
+        originals.append(inner)
+    try:
+        yield
+    finally:
+        for inner in originals:
+            del inner._set_main_param_and_optimizer_states  # back to the class's method
+
+
+def save_training_checkpoint(step_dir: str, chunks, optimizer, scheduler, hf_config: dict,
+                             optimizer_resharding: str = "data_parallel") -> Path:
     """Collective. Writes STEP_DIR/model/ (which must be new or empty)."""
     from megatron.core import dist_checkpointing
 
@@ -111,7 +146,10 @@ def save_training_checkpoint(step_dir: str, chunks, optimizer, scheduler, hf_con
         raise FileExistsError(f"{path}: checkpoint directory is not empty; use a new step directory")
     path.mkdir(parents=True, exist_ok=True)
     dist.barrier()
-    dist_checkpointing.save(_full_state(chunks, optimizer, scheduler, loading=False), str(path))
+    metadata = {"distrib_optim_sharding_type": OPTIMIZER_FORMATS[optimizer_resharding],
+                "world_size": dist.get_world_size()}
+    dist_checkpointing.save(_full_state(chunks, optimizer, scheduler, loading=False, metadata=metadata), str(path),
+                            content_metadata=metadata)
     if dist.get_rank() == 0:
         tmp = path / (HF_CONFIG + ".tmp")
         tmp.write_text(json.dumps(hf_config, indent=2))
@@ -121,20 +159,29 @@ def save_training_checkpoint(step_dir: str, chunks, optimizer, scheduler, hf_con
 
 
 def load_training_checkpoint(step_dir: str, chunks, optimizer, scheduler) -> None:
-    """Collective. Restores model, optimizer, LR scheduler and RNG from STEP_DIR/model/."""
+    """Collective. Restores model, optimizer, LR scheduler and RNG from STEP_DIR/model/, the optimizer in the
+    format it was saved in. The RNG states are one per rank: under another world size they stay as seeded."""
     from megatron.core import dist_checkpointing
 
     path = Path(step_dir) / MODEL_SUBDIR
     if not dist_checkpointing.check_is_distributed_checkpoint(str(path)):
         raise FileNotFoundError(f"{path}: not a Megatron distributed checkpoint (no metadata.json); pass the "
                                 "step directory that save_checkpoint wrote")
+    metadata = dist_checkpointing.load_content_metadata(str(path)) or {}
+    same_world = metadata.get("world_size", dist.get_world_size()) == dist.get_world_size()
+    if not same_world and dist.get_rank() == 0:
+        print(f"{path}: saved by {metadata['world_size']} ranks, loaded by {dist.get_world_size()}; the RNG "
+              "states stay as seeded", file=sys.stderr, flush=True)
     _materialize_optimizer_state(optimizer)
-    state = dist_checkpointing.load(_full_state(chunks, optimizer, scheduler, loading=True), str(path))
+    state = dist_checkpointing.load(_full_state(chunks, optimizer, scheduler, loading=True, metadata=metadata,
+                                                with_rng=same_world), str(path))
     keys = [k for k in state if k.startswith("model")]
     for key, chunk in zip(sorted(keys), chunks):
         unwrap(chunk).load_state_dict(state[key], strict=True)
-    with torch.no_grad():  # in fp32 the distributed optimizer's main params are views of the model's leaves
+    with torch.no_grad(), _adam_step_kept_aside(optimizer):
+        # in fp32 the distributed optimizer's main params are views of the model's leaves
         optimizer.load_state_dict(state["optimizer"])
     _set_adam_steps(optimizer, state["adam_steps"])
     scheduler.load_state_dict(state["lr_scheduler"])
-    _set_rng_state(state["rng_state"])
+    if same_world:
+        _set_rng_state(state["rng_state"])

@@ -3,8 +3,9 @@ driver asks of it, through Megatron's pipeline schedule so any TP/PP/DP layout r
 
 Every rank receives the whole batch and takes its data-parallel share (and, under context parallelism,
 its zig-zag part of every sequence); results come back from the ranks that hold them (the last pipeline
-stage's first tensor- and context-parallel rank), keyed by batch position, and group.py merges them. Construct only in a process that may change torch's global state: on CPU the
-platform layer (megatron_mc.platform) is installed before Megatron-Core is used.
+stage's first tensor- and context-parallel rank), keyed by batch position, and group.py merges them.
+Construct only in a process that may change torch's global state: on CPU the platform layer
+(megatron_mc.platform) is installed before Megatron-Core is used.
 """
 from __future__ import annotations
 
@@ -258,7 +259,8 @@ class TrainWorker:
 
     def save_checkpoint(self, step_dir: str) -> str:
         self._params_current()
-        return str(save_training_checkpoint(step_dir, self.model, self.optimizer, self.scheduler, self.adapter.hf))
+        return str(save_training_checkpoint(step_dir, self.model, self.optimizer, self.scheduler, self.adapter.hf,
+                                            self.cfg.checkpoint.optimizer_resharding))
 
     def load_checkpoint(self, step_dir: str) -> None:
         load_training_checkpoint(step_dir, self.model, self.optimizer, self.scheduler)

@@ -156,20 +156,41 @@ def reference_scenario(hf_dir: Path, out: Path) -> dict:
         group.shutdown()
 
 
-def fresh_resume_scenario(hf_dir: Path, out: Path) -> dict:
-    """The distributed optimizer's checkpoint loaded by a new TrainGroup (as `--resume` does after a crash):
-    the next step against the step the saving group takes."""
-    config = run_config(world=2, distributed_optimizer=True)
-    group = TrainGroup(config, str(hf_dir))
+def _resumed_step(cfg, hf_dir: Path, checkpoint: Path) -> dict:
+    group = TrainGroup(cfg, str(hf_dir))
+    try:
+        group.load_checkpoint(str(checkpoint))
+        return group.train(rl_batch(seed=1))
+    finally:
+        group.shutdown()
+
+
+def _saved_and_continued(cfg, hf_dir: Path, checkpoint: Path) -> dict:
+    group = TrainGroup(cfg, str(hf_dir))
     try:
         group.train(rl_batch())
-        group.save_checkpoint(str(out / "ckpt"))
-        continued = group.train(rl_batch(seed=1))
+        group.save_checkpoint(str(checkpoint))
+        return group.train(rl_batch(seed=1))
     finally:
         group.shutdown()
-    group = TrainGroup(config, str(hf_dir))
-    try:
-        group.load_checkpoint(str(out / "ckpt"))
-        return {"continued": continued, "resumed": group.train(rl_batch(seed=1))}
-    finally:
-        group.shutdown()
+
+
+def fresh_resume_scenario(hf_dir: Path, out: Path) -> dict:
+    """The distributed optimizer's checkpoint loaded by new TrainGroups (as `--resume` does after a crash):
+    the next step of the saving group against the step of a new group of the same layout, and of one
+    rank (the data_parallel format reshards across DP sizes)."""
+    continued = _saved_and_continued(run_config(world=2, distributed_optimizer=True), hf_dir, out / "ckpt")
+    return {"continued": continued,
+            "resumed": _resumed_step(run_config(world=2, distributed_optimizer=True), hf_dir, out / "ckpt"),
+            "resumed_on_one_rank": _resumed_step(run_config(distributed_optimizer=True), hf_dir, out / "ckpt")}
+
+
+def full_reshard_scenario(hf_dir: Path, out: Path) -> dict:
+    """The `full` optimizer format saved under TP=2 and resumed under two data-parallel ranks."""
+    def config(**parallel):
+        cfg = run_config(world=2, distributed_optimizer=True, **parallel)
+        cfg.checkpoint.optimizer_resharding = "full"
+        return cfg
+
+    continued = _saved_and_continued(config(tp=2), hf_dir, out / "ckpt")
+    return {"continued": continued, "resumed": _resumed_step(config(), hf_dir, out / "ckpt")}

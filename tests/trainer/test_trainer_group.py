@@ -4,7 +4,8 @@ loss scaling split across ranks) equals TP=1; the step moves positive-advantage 
 a checkpoint reload continues with the same next step; SFT lowers its loss; disk, in-memory and gloo-group weight
 updates make the embedded engine generate what the trained model generates; with the KL term on, the reference
 log-probs stay those of the start weights through training and a reload, and leave the policy untouched; the
-distributed optimizer's checkpoint resumes the same step, in the group that saved it and in a new one."""
+distributed optimizer's checkpoint resumes the same step in the group that saved it, in a new one, on fewer ranks
+and, in the `full` format, under another layout."""
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ import torch
 from megatron_mc.checkpoint.safetensors_dir import SafetensorsDir
 from megatron_mc.data.tiny_default import prepare_tiny_default
 
-from scenarios import (fresh_resume_scenario, hf_logprobs, layout_scenario, reference_scenario, rl_batch,
-                       single_rank_scenario)
+from scenarios import (fresh_resume_scenario, full_reshard_scenario, hf_logprobs, layout_scenario,
+                       reference_scenario, rl_batch, single_rank_scenario)
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -126,9 +127,15 @@ def test_distributed_optimizer_checkpoint_continues_with_the_same_step(with_refe
     _same_step(with_reference["resume"]["continued"], with_reference["resume"]["resumed"], rel=1e-6)
 
 
-def test_distributed_optimizer_checkpoint_resumes_in_a_new_group(hf_dir, ray_cluster, tmp_path):
+def test_distributed_optimizer_checkpoint_resumes_in_a_new_group_and_on_fewer_ranks(hf_dir, ray_cluster, tmp_path):
     measured = fresh_resume_scenario(hf_dir, tmp_path)
     _same_step(measured["continued"], measured["resumed"], rel=1e-6)
+    _same_step(measured["continued"], measured["resumed_on_one_rank"], rel=1e-4)
+
+
+def test_full_optimizer_checkpoint_resumes_under_another_layout(hf_dir, ray_cluster, tmp_path):
+    measured = full_reshard_scenario(hf_dir, tmp_path)
+    _same_step(measured["continued"], measured["resumed"], rel=1e-4)
 
 
 def test_sft_lowers_the_loss(single_rank):
