@@ -1,7 +1,8 @@
 """The one place that chooses the layer implementation and numeric precision of the policy.
 
 Transformer Engine's layers where TE imports (fused kernels, FP8, CP attention), Megatron-Core's local
-layers otherwise (CPU, machines without TE), with our all-gather attention under context parallelism. FP8 exists only in TE, so asking for it without TE is an error.
+layers otherwise (CPU, machines without TE), with our all-gather attention under context parallelism.
+FP8 exists only in TE, so asking for it without TE is an error.
 """
 from __future__ import annotations
 
