@@ -6,6 +6,8 @@ on a rank's part are exact; only per-sequence sums need a reduction over the CP 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as dist
 
@@ -46,9 +48,11 @@ def all_reduce_sum(x: torch.Tensor, group: dist.ProcessGroup | None) -> torch.Te
     return x
 
 
-def reduce_metrics(metrics: dict[str, float], local_tokens: int, group: dist.ProcessGroup | None) -> dict[str, float]:
+def reduce_metrics(metrics: dict[str, float], local_tokens: int, group: dist.ProcessGroup | None,
+                   device: torch.device | str = "cpu") -> dict[str, float]:
     """policy_loss's metrics of each CP rank's part, as the metrics of the whole micro-batch: the losses
-    (`*loss`) add up, `*_min` / `*_max` take the extreme, the rest are token-weighted means."""
+    (`*loss`) add up, `*_min` / `*_max` take the extreme over the parts that hold response tokens, the
+    rest are token-weighted means. `device`: where the group's backend takes tensors (CUDA for NCCL)."""
     if group is None or dist.get_world_size(group) == 1:
         return dict(metrics)
     keys = sorted(metrics)
@@ -56,14 +60,17 @@ def reduce_metrics(metrics: dict[str, float], local_tokens: int, group: dist.Pro
     lowest = [k for k in keys if k.endswith("_min")]
     highest = [k for k in keys if k.endswith("_max")]
     means = [k for k in keys if k not in additive + lowest + highest]
+    held = local_tokens > 0  # a part without response tokens reports placeholders for its extremes
     sums = torch.tensor([metrics[k] for k in additive] + [metrics[k] * local_tokens for k in means] + [local_tokens],
-                        dtype=torch.float64)
-    mins = torch.tensor([metrics[k] for k in lowest] + [-metrics[k] for k in highest], dtype=torch.float64)
+                        dtype=torch.float64, device=device)
+    mins = torch.tensor([metrics[k] if held else math.inf for k in lowest]
+                        + [-metrics[k] if held else math.inf for k in highest], dtype=torch.float64, device=device)
     dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
     dist.all_reduce(mins, op=dist.ReduceOp.MIN, group=group)
-    tokens = max(float(sums[-1]), 1.0)
-    reduced = {k: float(v) for k, v in zip(additive, sums)}
-    reduced |= {k: float(v) / tokens for k, v in zip(means, sums[len(additive):])}
-    reduced |= {k: float(v) for k, v in zip(lowest, mins)}
-    reduced |= {k: -float(v) for k, v in zip(highest, mins[len(lowest):])}
+    sums, mins = sums.tolist(), mins.tolist()
+    tokens = max(sums[-1], 1.0)
+    reduced = dict(zip(additive, sums))
+    reduced |= {k: v / tokens for k, v in zip(means, sums[len(additive):])}
+    reduced |= {k: v if math.isfinite(v) else metrics[k] for k, v in zip(lowest, mins)}
+    reduced |= {k: -v if math.isfinite(v) else metrics[k] for k, v in zip(highest, mins[len(lowest):])}
     return reduced

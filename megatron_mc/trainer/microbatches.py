@@ -73,6 +73,16 @@ class MicroBatch:
         """Per-position values [n, L] back to one list per response."""
         return [row[mask].tolist() for row, mask in zip(per_position.detach().cpu(), self.response_mask)]
 
+    def to(self, device: torch.device) -> "MicroBatch":
+        """Every tensor on `device` (the loss mixes them with the logits there)."""
+        def moved(t):
+            return None if t is None else t.to(device)
+
+        return replace(self, tokens=moved(self.tokens), positions=moved(self.positions), targets=moved(self.targets),
+                       response_mask=moved(self.response_mask), advantages=moved(self.advantages),
+                       old_logprobs=moved(self.old_logprobs), rollout_logprobs=moved(self.rollout_logprobs),
+                       ref_logprobs=moved(self.ref_logprobs))
+
     def context_part(self, cp_size: int, cp_rank: int) -> "MicroBatch":
         """What context-parallel rank `cp_rank` holds: its zig-zag share of every per-position tensor."""
         def part(t):

@@ -98,7 +98,8 @@ class TrainWorker:
         def step(data_iterator, model):
             mb = next(data_iterator)
             part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank()) if self.cp_size > 1 else mb
-            output = model(part.tokens.to(self.device), part.positions.to(self.device), attention_mask=None)
+            part = part.to(self.device)
+            output = model(part.tokens, part.positions, attention_mask=None)
             return output, partial(loss_of, mb, part)
 
         iterators = [iter(mbs) for _ in self.model]
@@ -115,14 +116,14 @@ class TrainWorker:
         vocab shard."""
         from megatron_mc.algo import vocab_parallel_logprobs_and_entropy
 
-        mask = part.response_mask.to(logits.device)
+        mask = part.response_mask
         picked = logits[mask]  # a fresh [tokens, vocab / tp] tensor: its gradient may overwrite it
         shard = picked.shape[-1]
         start = self.ps.get_tensor_model_parallel_rank() * shard
         if start + shard > self.adapter.vocab_size:
             columns = torch.arange(start, start + shard, device=picked.device)
             picked = picked.masked_fill(columns >= self.adapter.vocab_size, _PADDED_VOCAB_LOGIT)
-        targets = part.targets.to(logits.device)[mask]
+        targets = part.targets[mask]
         logprobs, entropy = vocab_parallel_logprobs_and_entropy(
             picked, targets, temperature, self.ps.get_tensor_model_parallel_group(),
             chunk_size=self.cfg.algo.logprob_chunk_size, grad_in_logits=True)
@@ -192,7 +193,7 @@ class TrainWorker:
             logprobs, entropy = self._response_logprobs(part, output, mini.temperature)
             loss, metrics = objective.loss(logprobs, entropy, part, self.cp_group)
             scale = scale_base * units(objective.unit, mb.response_lengths)
-            metrics = reduce_metrics(metrics, part.num_tokens, self.cp_group)
+            metrics = reduce_metrics(metrics, part.num_tokens, self.cp_group, self.device)
             return loss * scale, {"weight": mb.num_tokens, "metrics": metrics}
 
         for chunk in self.model:

@@ -6,6 +6,7 @@ import torch
 import torch.distributed as dist
 
 from megatron_mc.algo import policy_loss, resolve_algo_config, vocab_parallel_logprobs_and_entropy, zigzag_split
+from megatron_mc.algo.context_parallel import reduce_metrics
 
 
 def run_checks(rank, world_size, port, out_dir, tp_dtypes, cp_scenarios):
@@ -46,7 +47,17 @@ def context_parallel_losses(rank, world_size, out_dir, scenarios):
         logits = part("logits").requires_grad_(True)
         logprobs, entropy = vocab_parallel_logprobs_and_entropy(logits, part("targets"), config.temperature,
                                                                 chunk_size=5)
-        loss, _ = policy_loss(logprobs, part("old_logprobs"), inputs["advantages"], part("mask"), config=config,
-                              ref_logprobs=part("ref_logprobs"), entropy=entropy, cp_group=dist.group.WORLD)
+        loss, metrics = policy_loss(logprobs, part("old_logprobs"), inputs["advantages"], part("mask"),
+                                    config=config, ref_logprobs=part("ref_logprobs"), entropy=entropy,
+                                    cp_group=dist.group.WORLD)
         loss.backward()
-        torch.save({"loss": loss.detach(), "grad": logits.grad}, os.path.join(out_dir, f"{name}_{rank}.pt"))
+        reduced = reduce_metrics(metrics, int(part("mask").sum()), dist.group.WORLD)
+        torch.save({"loss": loss.detach(), "grad": logits.grad, "metrics": reduced},
+                   os.path.join(out_dir, f"{name}_{rank}.pt"))
+    # every response token on the other rank: this rank's part holds none
+    config = resolve_algo_config("microcoder_grpo", {})
+    logprobs, _ = vocab_parallel_logprobs_and_entropy(part("logits"), part("targets"), config.temperature)
+    _, metrics = policy_loss(logprobs, part("old_logprobs_below"), inputs["advantages"], part("mask_one_rank"),
+                             config=config, cp_group=dist.group.WORLD)
+    reduced = reduce_metrics(metrics, int(part("mask_one_rank").sum()), dist.group.WORLD)
+    torch.save({"metrics": reduced}, os.path.join(out_dir, f"one_rank_{rank}.pt"))

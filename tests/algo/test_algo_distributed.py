@@ -1,4 +1,5 @@
-"""Two gloo ranks on loopback: tensor-parallel log-probs / entropy and context-parallel loss invariance.
+"""Two gloo ranks on loopback: tensor-parallel log-probs / entropy, context-parallel loss invariance and
+metrics reduced over the CP group.
 
 The two ranks are spawned once for all checks (a module-scoped fixture); the tests compare what the
 ranks wrote with the single-process computation.
@@ -74,6 +75,10 @@ def cp_inputs():
         "advantages": torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64),
         # ragged responses: row 1 ends inside the second rank's first chunk, row 2 in rank 1's second chunk
         "mask": (torch.arange(seq)[None, :] < torch.tensor([[12], [7], [10]])).to(torch.float64),
+        # below the current policy everywhere: every ratio > 1
+        "old_logprobs_below": current - 0.1 - 0.1 * torch.rand(batch, seq, dtype=torch.float64),
+        # positions 3..8: all of them on the second rank (chunks 1 and 2 of 4)
+        "mask_one_rank": ((torch.arange(seq) >= 3) & (torch.arange(seq) <= 8)).expand(batch, seq).to(torch.float64),
     }
 
 
@@ -93,3 +98,16 @@ def test_context_parallel_zigzag_losses_add_up_to_the_unsplit_loss(rank_results,
     torch.testing.assert_close(sum(r["loss"] for r in ranks), loss.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(zigzag_merge([r["grad"] for r in ranks]), logits.grad, rtol=1e-10, atol=1e-12)
     assert logits.grad.abs().sum() > 0
+    for rank in ranks:  # reduced over the CP group, each rank's metrics are the unsplit batch's
+        assert rank["metrics"] == pytest.approx(metrics, rel=1e-9, abs=1e-12)
+
+
+def test_reduced_extremes_ignore_a_part_without_response_tokens(rank_results, cp_inputs):
+    config = resolve_algo_config("microcoder_grpo", {})
+    logprobs, _ = vocab_parallel_logprobs_and_entropy(cp_inputs["logits"], cp_inputs["targets"], config.temperature)
+    _, metrics = policy_loss(logprobs, cp_inputs["old_logprobs_below"], cp_inputs["advantages"],
+                             cp_inputs["mask_one_rank"], config=config)
+    assert 1 < metrics["ratio_min"] < metrics["ratio_max"]  # a placeholder 1.0 from the empty part would show
+    for rank in range(2):
+        reduced = torch.load(rank_results / f"one_rank_{rank}.pt")["metrics"]
+        assert reduced == pytest.approx(metrics, rel=1e-9, abs=1e-12)

@@ -2,6 +2,8 @@
 budget and mark exactly the response tokens; TrainBatch rejects inconsistent rows."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given
@@ -59,3 +61,12 @@ def test_context_parallel_parts_hold_every_response_position_once():
     assert held == sorted((i, int(t)) for i, row in enumerate(mb.response_mask) for t in row.nonzero()[:, 0])
     assert sum(p.num_tokens for p in parts) == mb.num_tokens == 5
     assert parts[1].response_lengths == mb.response_lengths
+
+
+def test_a_micro_batch_moves_every_tensor_to_the_device():
+    batch = TrainBatch([[1, 2]], [[3, 4]], [1.0], [[-0.5, -0.6]], 1.0)
+    batch.old_logprobs, batch.ref_logprobs = [[-0.4, -0.7]], [[-0.3, -0.2]]
+    moved = make_micro_batch(batch).context_part(1, 0).to(torch.device("meta"))
+    tensors = {f.name: getattr(moved, f.name) for f in dataclasses.fields(moved)
+               if isinstance(getattr(moved, f.name), torch.Tensor)}
+    assert len(tensors) == 8 and all(t.device.type == "meta" for t in tensors.values()), tensors.keys()
