@@ -68,10 +68,15 @@ def _torch_optimizers(optimizer) -> list:
 
 
 def _adam_steps(optimizer) -> int:
+    """Adam's step count: per parameter in torch's Adam, per parameter group in TE's and Apex's fused Adam."""
     for torch_optimizer in _torch_optimizers(optimizer):
         for param_state in torch_optimizer.state.values():
             if "step" in param_state:
                 return int(param_state["step"])
+    for inner in getattr(optimizer, "chained_optimizers", [optimizer]):
+        for group in getattr(inner.optimizer, "param_groups", []):
+            if group.get("params") and "step" in group:
+                return int(group["step"])
     return 0
 
 
@@ -181,7 +186,8 @@ def load_training_checkpoint(step_dir: str, chunks, optimizer, scheduler) -> Non
     with torch.no_grad(), _adam_step_kept_aside(optimizer):
         # in fp32 the distributed optimizer's main params are views of the model's leaves
         optimizer.load_state_dict(state["optimizer"])
-    _set_adam_steps(optimizer, state["adam_steps"])
+    if state.get("adam_steps"):  # absent from checkpoints written before it was recorded
+        _set_adam_steps(optimizer, state["adam_steps"])
     scheduler.load_state_dict(state["lr_scheduler"])
     if same_world:
         _set_rng_state(state["rng_state"])
