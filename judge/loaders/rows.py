@@ -50,7 +50,7 @@ def read_rows(path: str | Path) -> Iterator[tuple[RowRef, dict[str, Any]]]:
             raise ProblemError(f"{path}: a .json rows file must hold an array of rows, got {type(rows).__name__}")
         numbered: Iterator[tuple[int, Any]] = enumerate(rows, 1)
     else:
-        numbered = _jsonl_rows(path)
+        numbered = jsonl_rows(path)
     for number, row in numbered:
         ref = RowRef(str(path), number)
         if not isinstance(row, dict):
@@ -58,15 +58,17 @@ def read_rows(path: str | Path) -> Iterator[tuple[RowRef, dict[str, Any]]]:
         yield ref, row
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open() as f:
+def jsonl_rows(path: str | Path, error: type[Exception] = ProblemError) -> Iterator[tuple[int, Any]]:
+    """(row number = line number, parsed row) of a .jsonl file, blank lines skipped; a line that is not JSON
+    raises `error` naming the file and row."""
+    with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as e:
-                raise ProblemError(f"{path}, row {number}: not valid JSON ({e})") from None
+                raise error(f"{path}, row {number}: not valid JSON ({e})") from None
 
 
 def parse_rows(path: str | Path, parser: RowParser) -> list[Problem]:

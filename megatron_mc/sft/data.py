@@ -3,8 +3,9 @@ through the model's chat template, the prompt rendered as the rollout renders it
 added) and the response ending in the end-of-sequence token the engines stop at."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from judge.loaders.rows import jsonl_rows
 
 Example = tuple[list[int], list[int]]
 
@@ -43,19 +44,12 @@ def load_examples(path: str | Path, tokenizer) -> list[Example]:
     if not getattr(tokenizer, "chat_template", None):
         raise DataError(f"{path}: the model's tokenizer has no chat template; SFT prompts are rendered with it")
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}, row {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-            messages, response = _row_messages(row, where)
-            if not response:
-                raise DataError(f"{where}: the response is empty")
-            examples.append(encode_example(tokenizer, messages, response))
+    for number, row in jsonl_rows(path, DataError):
+        where = f"{path}, row {number}"
+        messages, response = _row_messages(row, where)
+        if not response:
+            raise DataError(f"{where}: the response is empty")
+        examples.append(encode_example(tokenizer, messages, response))
     if not examples:
         raise DataError(f"{path}: no examples (the file is empty)")
     return examples
