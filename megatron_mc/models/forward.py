@@ -14,6 +14,7 @@ import torch
 from megatron_mc.algo.context_parallel import zigzag_merge, zigzag_split
 from megatron_mc.models.adapter import ModelAdapter
 from megatron_mc.models.build import unwrap
+from megatron_mc.parallel.config import sequence_length_multiple
 
 
 def _mask_padded_vocab(logits: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -41,9 +42,9 @@ def forward_logits(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, t
     batch, seq = tokens.shape
     cp = ps.get_context_parallel_world_size()
     # Pad on the right (invisible to causal attention over the real tokens) so that the positions split
-    # evenly: 2 * cp zig-zag chunks, each cut across the TP ranks under sequence parallelism.
-    multiple = (2 * cp if cp > 1 else 1) * (
-        ps.get_tensor_model_parallel_world_size() if unwrap(model_chunks[0]).config.sequence_parallel else 1)
+    # evenly over the CP ranks and, under sequence parallelism, the TP ranks.
+    multiple = sequence_length_multiple(cp, ps.get_tensor_model_parallel_world_size(),
+                                        unwrap(model_chunks[0]).config.sequence_parallel)
     padded_seq = -(-seq // multiple) * multiple
     tokens = torch.nn.functional.pad(tokens, (0, padded_seq - seq))
     if batch % micro_batch_size:

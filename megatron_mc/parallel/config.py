@@ -6,6 +6,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 
+def sequence_length_multiple(cp: int, tp: int, sequence_parallel: bool) -> int:
+    """What a padded sequence length must be a multiple of: context parallelism cuts it into 2 * cp zig-zag
+    chunks, and sequence parallelism each rank's positions over the TP ranks."""
+    return (2 * cp if cp > 1 else 1) * (tp if sequence_parallel else 1)
+
+
 @dataclass
 class ParallelConfig:
     tp: int = 1

@@ -26,6 +26,7 @@ from megatron_mc.config import RunConfig
 from megatron_mc.models.build import build_model, load_adapter, unwrap
 from megatron_mc.models.forward import gather_context_parallel
 from megatron_mc.parallel import state
+from megatron_mc.parallel.config import sequence_length_multiple
 from megatron_mc.parallel.training import build_optimizer, wrap_ddp
 from megatron_mc.trainer.batch import TrainBatch
 from megatron_mc.trainer.checkpointing import load_training_checkpoint, save_training_checkpoint
@@ -68,10 +69,7 @@ class TrainWorker:
         self.cp_group = ps.get_context_parallel_group() if self.cp_size > 1 else None
         self.reports = (ps.is_pipeline_last_stage() and ps.get_tensor_model_parallel_rank() == 0
                         and ps.get_context_parallel_rank() == 0)
-        # Context parallelism cuts each sequence into 2 * cp zig-zag chunks, and sequence parallelism each
-        # rank's positions over the TP ranks.
-        self.length_multiple = ((2 * self.cp_size if self.cp_size > 1 else 1)
-                                * (cfg.parallel.tp if cfg.parallel.sequence_parallel else 1))
+        self.length_multiple = sequence_length_multiple(self.cp_size, cfg.parallel.tp, cfg.parallel.sequence_parallel)
         self._loop = asyncio.new_event_loop()
         self._syncs: dict = {}
 
