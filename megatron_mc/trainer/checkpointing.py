@@ -60,11 +60,18 @@ def _sharded_rng(data):
 OPTIMIZER_FORMATS = {"data_parallel": "dp_reshardable", "full": "fully_reshardable"}
 
 
+def _megatron_optimizers(optimizer) -> list:
+    """The optimizers inside Megatron's ChainedOptimizer (or the one given)."""
+    return getattr(optimizer, "chained_optimizers", [optimizer])
+
+
+def _uses_torch_adam(inner) -> bool:
+    """TE's and Apex's fused Adam keep the step per parameter group and need none of the repairs below."""
+    return isinstance(inner.optimizer, (torch.optim.Adam, torch.optim.AdamW))
+
+
 def _torch_optimizers(optimizer) -> list:
-    """The torch Adam instances under Megatron's optimizer wrappers (TE's and Apex's fused Adam keep the step
-    per parameter group and need none of the repairs below)."""
-    return [inner.optimizer for inner in getattr(optimizer, "chained_optimizers", [optimizer])
-            if isinstance(inner.optimizer, (torch.optim.Adam, torch.optim.AdamW))]
+    return [inner.optimizer for inner in _megatron_optimizers(optimizer) if _uses_torch_adam(inner)]
 
 
 def _adam_steps(optimizer) -> int:
@@ -73,7 +80,7 @@ def _adam_steps(optimizer) -> int:
         for param_state in torch_optimizer.state.values():
             if "step" in param_state:
                 return int(param_state["step"])
-    for inner in getattr(optimizer, "chained_optimizers", [optimizer]):
+    for inner in _megatron_optimizers(optimizer):
         for group in getattr(inner.optimizer, "param_groups", []):
             if group.get("params") and "step" in group:
                 return int(group["step"])
@@ -116,10 +123,9 @@ def _adam_step_kept_aside(optimizer) -> Iterator[None]:
     """Megatron-Core 0.16's fully_reshardable load copies every key of torch Adam's per-parameter state from
     the checkpoint, which has no 'step' (it is restored separately): the step is set aside meanwhile."""
     originals = []
-    for inner in getattr(optimizer, "chained_optimizers", [optimizer]):
-        if not (hasattr(inner, "_set_main_param_and_optimizer_states")  # a distributed optimizer
-                and isinstance(inner.optimizer, (torch.optim.Adam, torch.optim.AdamW))):
-            continue
+    for inner in _megatron_optimizers(optimizer):
+        if not (hasattr(inner, "_set_main_param_and_optimizer_states") and _uses_torch_adam(inner)):
+            continue  # not a distributed optimizer over torch's Adam
         original = inner._set_main_param_and_optimizer_states
 
         def without_step(model_param, tensors, inner=inner, original=original):
