@@ -9,6 +9,7 @@ order and lets its own queries attend to every key at or before their position.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
@@ -54,24 +55,29 @@ class AllGatherContextParallelAttention(torch.nn.Module):
         if packed_seq_params is not None or attention_bias is not None:
             raise ValueError("context-parallel attention without Transformer Engine takes padded batches only "
                              "(no packed sequences, no attention bias)")
-        cp_size, cp_rank = self.cp_group.size(), self.cp_group.rank()
         local = query.shape[0]
-        seq = local * cp_size
-        # every rank's keys in rank order, then back to sequence order
-        order = torch.cat([zigzag_indices(seq, cp_size, r) for r in range(cp_size)]).to(query.device)
-        gathered_key = tensor_parallel.gather_from_sequence_parallel_region(key, True, group=self.cp_group)
-        gathered_value = tensor_parallel.gather_from_sequence_parallel_region(value, True, group=self.cp_group)
-        inverse = torch.argsort(order)
-        key, value = gathered_key.index_select(0, inverse), gathered_value.index_select(0, inverse)
+        sequence_order, visible = _zigzag_layout(local * self.cp_group.size(), self.cp_group.size(),
+                                                 self.cp_group.rank(), query.device)
+        key = tensor_parallel.gather_from_sequence_parallel_region(key, True, group=self.cp_group)
+        value = tensor_parallel.gather_from_sequence_parallel_region(value, True, group=self.cp_group)
+        key, value = key.index_select(0, sequence_order), value.index_select(0, sequence_order)
         if self.heads > self.groups:
             key = key.repeat_interleave(self.heads // self.groups, dim=2)
             value = value.repeat_interleave(self.heads // self.groups, dim=2)
 
-        query_positions = zigzag_indices(seq, cp_size, cp_rank).to(query.device)
-        visible = torch.arange(seq, device=query.device)[None, :] <= query_positions[:, None]  # [s_local, seq]
         dropout = self.dropout if self.training else 0.0
         with tensor_parallel.get_cuda_rng_tracker().fork():
             context = torch.nn.functional.scaled_dot_product_attention(
                 query.permute(1, 2, 0, 3), key.permute(1, 2, 0, 3), value.permute(1, 2, 0, 3),
                 attn_mask=visible, dropout_p=dropout, scale=self.softmax_scale)  # [b, heads, s_local, dim]
         return context.permute(2, 0, 1, 3).reshape(local, query.shape[1], self.heads * self.head_dim)
+
+
+@functools.lru_cache(maxsize=1)  # every layer of a forward asks for the same layout
+def _zigzag_layout(seq: int, cp_size: int, cp_rank: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each sequence position sits among the gathered keys (rank order -> sequence order), and which
+    keys this rank's queries see under causal attention: [s_local, seq] bool."""
+    gathered_order = torch.cat([zigzag_indices(seq, cp_size, r) for r in range(cp_size)])
+    query_positions = zigzag_indices(seq, cp_size, cp_rank)
+    visible = torch.arange(seq)[None, :] <= query_positions[:, None]
+    return torch.argsort(gathered_order).to(device), visible.to(device)
