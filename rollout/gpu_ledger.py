@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 
 LEDGER_NAME = "mc_gpu_ledger"
+# A fixed namespace: the rehearsal starts the ledger from its own Ray job, the mc-train runs it launches
+# (and kills and resumes) are other jobs, and named actors are otherwise visible only in their own job.
+LEDGER_NAMESPACE = "megatron_mc_rehearsal"
 GIB = 1024 ** 3
 
 GpuId = tuple[str, int]  # (node address, GPU index on the node)
@@ -60,7 +63,7 @@ class GpuLedger:
 def start_ledger(capacity_bytes: float, phase_bytes: dict[str, dict[str, float]]):
     import ray
 
-    return ray.remote(GpuLedger).options(name=LEDGER_NAME, num_cpus=0, lifetime=None).remote(
+    return ray.remote(GpuLedger).options(name=LEDGER_NAME, namespace=LEDGER_NAMESPACE, num_cpus=0).remote(
         capacity_bytes, phase_bytes)
 
 
@@ -70,7 +73,7 @@ def _ledger():
     if not ray.is_initialized():
         return None
     try:
-        return ray.get_actor(LEDGER_NAME)
+        return ray.get_actor(LEDGER_NAME, namespace=LEDGER_NAMESPACE)
     except ValueError:
         return None
 

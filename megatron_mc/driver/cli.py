@@ -2,7 +2,9 @@
 
 --resume auto continues from the newest complete checkpoint under the run's checkpoints (a fresh start
 when there is none); PATH names one step directory. --dry-run prints the placement, parallel sizes and
-per-GPU memory plan and starts nothing.
+per-GPU memory plan and starts nothing. --rehearse runs the config's whole shape on this machine first
+(simulated nodes and GPUs, a tiny model of its family, two steps, a kill, a resume): see
+megatron_mc/rehearsal/run.py.
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="auto|PATH",
                         help="continue from the newest complete checkpoint (auto) or a step directory")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and start nothing")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="run this (GPU) config's layout on simulated nodes with a tiny model of its family: "
+                             "the check to pass before submitting the cluster job")
     return parser
 
 
@@ -32,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         cfg = config_from_args(args)
+        if args.rehearse:
+            from megatron_mc.rehearsal.run import rehearse
+
+            return rehearse(args.config, args.overrides)
         if args.dry_run:
             from megatron_mc.planning.plan import format_plan, make_plan
 

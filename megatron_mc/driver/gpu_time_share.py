@@ -1,0 +1,57 @@
+"""Who holds the GPUs, and handing them over: colocated engines and train ranks take turns on every GPU.
+
+SGLang's memory saver frees an engine's weights and KV cache on release, and the weights come back
+with stale contents, so the order is fixed:
+
+  to the trainer:  engines idle -> engines release weights and KV cache -> trainer loads its state back
+  to the engines:  trainer offloads its state (GPU memory freed) -> engine weights back -> weight update
+                   -> KV cache back
+
+Disaggregated placement has nothing to hand over: the weight update is all there is.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from megatron_mc.driver.engine_weights import sync_engine_weights
+
+KV_CACHE = ["kv_cache"]
+WEIGHTS = ["weights"]
+
+
+class GpuTimeShare:
+    def __init__(self, session):
+        self.session = session
+        self.colocated = session.cfg.rollout.placement == "colocated"
+        self.trainer_holds_gpus = True  # the train ranks are resident once built
+
+    def to_trainer(self) -> None:
+        if not self.colocated or self.trainer_holds_gpus:
+            return
+        self.session.fleet.release_memory()  # aborts what is outstanding and flushes first
+        self.session.group.onload()
+        self.trainer_holds_gpus = True
+
+    def to_engines(self, version: int) -> None:
+        """Hand the GPUs to the engines with the weights of `version` loaded."""
+        if not self.colocated:
+            sync_engine_weights(self.session, version)
+            return
+        self.session.group.offload()
+        self.trainer_holds_gpus = False
+        self.session.fleet.resume_memory(WEIGHTS)
+        sync_engine_weights(self.session, version)
+        self.session.fleet.resume_memory(KV_CACHE)
+
+    @contextlib.contextmanager
+    def trainer_awake(self, version: int) -> Iterator[None]:
+        """The trainer's state on its GPUs for a while (a checkpoint, an HF export), then the engines
+        get them back with `version` loaded again (released weights do not survive)."""
+        was_engines = self.colocated and not self.trainer_holds_gpus
+        self.to_trainer()
+        try:
+            yield
+        finally:
+            if was_engines:
+                self.to_engines(version)
