@@ -1,22 +1,21 @@
 """The RL step loop. One step reads like the algorithm:
 
   temperature -> rollout (judged inside, overlapped with generation) -> advantages and masks ->
-  old log-probs (and reference log-probs when the KL term is on) -> optimizer steps (train.train_batch_size / train.mini_batch_size of them) ->
-  weight sync (version = step) -> evaluation when due -> metrics -> checkpoint and HF export when due
+  GPUs to the trainer (colocated) -> old log-probs (and reference log-probs when the KL term is on) ->
+  optimizer steps (train.train_batch_size / train.mini_batch_size of them) -> GPUs back to the engines with
+  the new weights (version = step) -> evaluation when due -> metrics -> checkpoint and HF export when due
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 
 import torch
 
 from megatron_mc.algo import JudgedBatch, compute_sample_advantages
 from megatron_mc.driver.checkpointing import due, export_hf, save_checkpoint
-from megatron_mc.driver.engine_weights import sync_engine_weights
 from megatron_mc.driver.evaluation import evaluate_policy, headline
 from megatron_mc.driver.problems import ProblemStream
+from megatron_mc.driver.gpu_time_share import GpuTimeShare
 from megatron_mc.driver.signals import StopRequest
 from megatron_mc.driver.step_metrics import logprob_diff, pass_rate, prefixed
 from megatron_mc.metrics.logger import MetricsLogger
@@ -49,13 +48,15 @@ class RLLoop:
         self.temperature = temperature
         self.history = history
         self.stop = stop
+        self.share = GpuTimeShare(session)
 
     async def run(self, start_step: int) -> int:
         """Train from `start_step` (0: fresh) to train.max_steps or a stop request; returns the last step."""
         last = self.cfg.train.max_steps
-        if start_step > 0:
-            sync_engine_weights(self.session, start_step)  # the engines started from the initial model
-        elif self.session.eval_problems:
+        if start_step > 0 or self.share.colocated:
+            # resumed: the engines started from the initial model; colocated: their released weights are gone
+            self.share.to_engines(start_step)
+        if start_step == 0 and self.session.eval_problems:
             with self.logger.timers.phase("eval"):
                 before = await evaluate_policy(self.session, 0)
             self.logger.message(f"held-out before training: {headline(before)}")
@@ -81,16 +82,17 @@ class RLLoop:
             kept = [(s, a) for s, a in zip(rollout.samples, advantages.advantages.tolist()) if s.response_ids]
             samples = [s for s, _ in kept]
             batch = TrainBatch.from_samples(samples, [a for _, a in kept], temperature)
-        with self._engines_asleep():
-            with timers.phase("old_logprobs"):
-                batch = dataclasses.replace(batch, old_logprobs=group.compute_logprobs(batch))
-            if cfg.algo.needs_reference_model:
-                with timers.phase("ref_logprobs"):
-                    batch = dataclasses.replace(batch, ref_logprobs=group.compute_ref_logprobs(batch))
-            with timers.phase("train"):
-                train_metrics = group.train(batch)
+        with timers.phase("to_trainer"):
+            self.share.to_trainer()
+        with timers.phase("old_logprobs"):
+            batch = dataclasses.replace(batch, old_logprobs=group.compute_logprobs(batch))
+        if cfg.algo.needs_reference_model:
+            with timers.phase("ref_logprobs"):
+                batch = dataclasses.replace(batch, ref_logprobs=group.compute_ref_logprobs(batch))
+        with timers.phase("train"):
+            train_metrics = group.train(batch)
         with timers.phase("weight_sync"):
-            sync_engine_weights(self.session, step)
+            self.share.to_engines(step)
         metrics = {**rollout.metrics, **prefixed("algo", advantages.metrics()), **prefixed("train", train_metrics),
                    **logprob_diff([s.rollout_logprobs for s in samples], batch.old_logprobs),
                    "rollout/pass_rate": pass_rate(rollout.samples), "rollout/empty_responses": float(
@@ -111,23 +113,15 @@ class RLLoop:
         """Checkpoint and HF export when due; `final`: a stop was requested, so both happen now."""
         cfg = self.cfg
         last = cfg.train.max_steps
-        if final or due(step, cfg.checkpoint.interval, last):
-            folder = save_checkpoint(cfg, self.session.group, RunState(
-                step, self.stream.sampler.state_dict(), self.temperature.state_dict(), list(self.history)))
-            self.logger.message(f"checkpoint saved: step {step} -> {folder}")
-        if final or due(step, cfg.checkpoint.hf_export_interval, last):
-            out = export_hf(cfg, self.session.group, step, self.session.start_model)
-            self.logger.message(f"HF checkpoint exported: step {step} -> {out}")
-
-    @contextlib.contextmanager
-    def _engines_asleep(self) -> Iterator[None]:
-        """Colocated engines hand their GPU memory to the trainer while it works, and take it back before
-        the weight update."""
-        if self.cfg.rollout.placement != "colocated":
-            yield
+        checkpoint = final or due(step, cfg.checkpoint.interval, last)
+        export = final or due(step, cfg.checkpoint.hf_export_interval, last)
+        if not (checkpoint or export):
             return
-        self.session.fleet.release_memory()
-        try:
-            yield
-        finally:
-            self.session.fleet.resume_memory()
+        with self.share.trainer_awake(step):
+            if checkpoint:
+                folder = save_checkpoint(cfg, self.session.group, RunState(
+                    step, self.stream.sampler.state_dict(), self.temperature.state_dict(), list(self.history)))
+                self.logger.message(f"checkpoint saved: step {step} -> {folder}")
+            if export:
+                out = export_hf(cfg, self.session.group, step, self.session.start_model)
+                self.logger.message(f"HF checkpoint exported: step {step} -> {out}")
