@@ -40,6 +40,8 @@ class RolloutConfig:
     max_engine_restarts: int = 3
     embedded_max_batch: int = 32
     embedded_threads: int = 1  # torch threads per embedded engine; more only helps models far above tiny
+    # the embedded engine refuses (and dies on) what SGLang 0.5.x would fail on; rehearsals turn it on
+    embedded_strict: bool = False
     router: str = "auto"
     placement: str = "colocated"
     weight_sync: str = "disk"
@@ -67,6 +69,8 @@ class RolloutConfig:
         _choice(self, "placement", PLACEMENT_MODES)
         _choice(self, "weight_sync", WEIGHT_SYNC_KINDS)
         _choice(self, "dtype", DTYPES)
+        if not isinstance(self.embedded_strict, bool):
+            raise ValueError(f"rollout.embedded_strict must be true or false, got {self.embedded_strict!r}")
         if self.temperature < 0:
             raise ValueError(f"rollout.temperature must be >= 0 (0 = greedy), got {self.temperature!r}")
         if not 0 < self.top_p <= 1:

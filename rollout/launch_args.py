@@ -5,6 +5,7 @@ import json
 
 from rollout.config import RolloutConfig
 from rollout.process import python_module
+from rollout.sglang_contract import HEALTH_GENERATION_ENV
 
 
 def sglang_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int, seed: int = 0,
@@ -33,7 +34,7 @@ def embedded_server_args(cfg: RolloutConfig, model_path: str, host: str, port: i
     return ["--model-path", model_path, "--host", host, "--port", str(port), "--dtype", dtype, "--device", device,
             "--max-batch", str(cfg.embedded_max_batch), "--threads", str(cfg.embedded_threads),
             "--random-seed", str(seed),
-            "--weight-version", weight_version]
+            "--weight-version", weight_version] + (["--strict-sglang"] if cfg.embedded_strict else [])
 
 
 SERVER_MODULES = {"sglang": ("sglang.launch_server", sglang_server_args),
@@ -43,3 +44,10 @@ SERVER_MODULES = {"sglang": ("sglang.launch_server", sglang_server_args),
 def server_command(cfg: RolloutConfig, model_path: str, host: str, port: int, **kwargs) -> list[str]:
     module, build_args = SERVER_MODULES[cfg.engine]
     return python_module(module, *build_args(cfg, model_path, host, port, **kwargs))
+
+
+# The environment of an engine server process (either kind). SGLang's /health otherwise runs a real one-token
+# generation whenever the scheduler is idle (http_server.health_generate); the router polls /health every
+# second, so such a generation can land between a successful /flush_cache and /release_memory_occupation
+# (whose idle assert then kills the server), or run on released memory.
+SERVER_ENV = {HEALTH_GENERATION_ENV: "0"}
