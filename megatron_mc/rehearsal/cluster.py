@@ -40,4 +40,7 @@ def simulated_cluster(num_nodes: int, gpus_per_node: int) -> Iterator[str]:
         cluster.wait_for_nodes()
         yield cluster.address
     finally:
+        import ray
+
+        ray.shutdown()  # Ray refuses to remove the head node under a connected driver
         cluster.shutdown()
