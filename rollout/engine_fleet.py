@@ -77,11 +77,12 @@ class EngineFleet:
         finally:
             await asyncio.to_thread(self.resume_generation)
 
-    def release_memory(self) -> None:
-        self._all("release_memory")
+    def release_memory(self, tags: list[str] | None = None) -> None:
+        """Every engine aborts what it runs, flushes until idle, then releases `tags` (None = all)."""
+        self._all("release_memory", tags)
 
-    def resume_memory(self) -> None:
-        self._all("resume_memory")
+    def resume_memory(self, tags: list[str] | None = None) -> None:
+        self._all("resume_memory", tags)
 
     def pause(self) -> None:
         self._all("pause")
@@ -102,7 +103,10 @@ class EngineFleet:
             ray.kill(actor)
         self.actors = []
 
-    def _all(self, method: str) -> None:
-        import ray
+    def _all(self, method: str, *args) -> None:
+        from rollout.waits import DEFAULT_TIMEOUT_S, get_within
 
-        ray.get([getattr(actor, method).remote() for actor in self.actors])
+        names = [f"engine {i}" + (f" at {self.engine_urls[i]}" if i < len(self.engine_urls) else "")
+                 for i in range(len(self.actors))]
+        get_within([getattr(actor, method).remote(*args) for actor in self.actors], DEFAULT_TIMEOUT_S, names,
+                   f"engines' {method}")

@@ -11,14 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+from rollout import gpu_ledger
 from rollout.config import RolloutConfig
 from rollout.launch_args import server_command
 from rollout.process import free_port, start_process, stop_process, wait_healthy
+from rollout.sglang_contract import KV_CACHE, WEIGHTS
+from rollout.waits import DeadlineExceeded
 
 log = logging.getLogger("rollout.engine")
+FLUSH_TIMEOUT_S = 120.0  # how long an engine may take to become idle before a release or a cache flush
 
 
 def _ray_gpu_ids() -> list:
@@ -94,17 +100,31 @@ class EngineActor:
         self.model_path, self.weight_version = model_path, str(weight_version)
 
     # ---- control around training and weight updates (SGLang's HTTP API) --------------------------
-    def release_memory(self) -> dict:
-        return self._post("/release_memory_occupation", {})
+    def release_memory(self, tags: list[str] | None = None) -> dict:
+        """Release GPU memory (SGLang's tags: "weights", "kv_cache", "cuda_graph"; None = all). SGLang's
+        scheduler asserts it is idle and the failed assert kills the server, so everything outstanding is
+        aborted and /flush_cache retried until it succeeds (it succeeds only when idle) first."""
+        self._post("/abort_request", {"abort_all": True})
+        self._flush_until_idle("before releasing memory")
+        answer = self._post("/release_memory_occupation", {"tags": tags})
+        self._book("released" if not tags or WEIGHTS in tags else "weights")
+        return answer
 
-    def resume_memory(self) -> dict:
-        return self._post("/resume_memory_occupation", {})
+    def resume_memory(self, tags: list[str] | None = None) -> dict:
+        """Resume released memory: tags ["weights"] before a weight update, then the rest (["kv_cache",
+        "cuda_graph"]) before serving; None resumes all, which SGLang allows only when all are released."""
+        answer = self._post("/resume_memory_occupation", {"tags": tags})
+        if not tags or KV_CACHE in tags:
+            self._book("serving")
+        elif WEIGHTS in tags:
+            self._book("weights")
+        return answer
 
     def pause(self) -> dict:
         return self._post("/pause_generation", {"mode": "abort"})
 
     def flush_cache(self) -> str:
-        return self._post("/flush_cache", {})
+        return self._flush_until_idle("to flush the KV cache")
 
     def resume_generation(self) -> dict:
         return self._post("/continue_generation", {})
@@ -114,6 +134,42 @@ class EngineActor:
             self._stopping = True
             if self._process is not None:
                 stop_process(self._process)
+
+    def _flush_until_idle(self, purpose: str, timeout_s: float = FLUSH_TIMEOUT_S) -> str:
+        """SGLang answers /flush_cache 400 while any request is queued or running (an aborted one still
+        runs a step); retry, aborting late arrivals, until it flushes or the deadline passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self._post("/flush_cache", {})
+            except urllib.error.HTTPError as e:
+                if e.code != 400:
+                    raise
+                answer = e.read().decode(errors="replace").strip()
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(
+                    f"engine {self.engine_index} ({self.url}) did not become idle {purpose}: /flush_cache still "
+                    f"answers 400 {answer!r} after {timeout_s:.0f} s and /abort_request abort_all; something keeps "
+                    f"sending it requests ({self._load_summary()}); stop the rollout client (and health-check "
+                    "generations: SGLANG_ENABLE_HEALTH_ENDPOINT_GENERATION=0) before releasing or updating")
+            self._post("/abort_request", {"abort_all": True})
+            time.sleep(0.2)
+
+    def _load_summary(self) -> str:
+        """Queued and running requests as the server reports them (the embedded engine does; SGLang's
+        /get_server_info reports its internal states instead)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/get_server_info", timeout=10) as resp:
+                info = json.loads(resp.read())
+        except (OSError, ValueError):
+            return "the server does not answer /get_server_info"
+        return f"queued {info.get('queued', '?')}, running {info.get('running', '?')}"
+
+    def _book(self, phase: str) -> None:
+        """The simulated GPU memory ledger of a rehearsal (a no-op otherwise): this engine's share of its
+        GPUs in `phase` ("serving", "weights", "released")."""
+        gpus = gpu_ledger.my_gpus(count=self.cfg.tp_size, base=self.base_gpu_id) if self.use_gpu else []
+        gpu_ledger.book(f"engine {self.engine_index}", "engine", phase, gpus)
 
     def _post(self, path: str, payload: dict):
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(payload).encode(),
