@@ -27,6 +27,12 @@ log = logging.getLogger("rollout.engine")
 FLUSH_TIMEOUT_S = 120.0  # how long an engine may take to become idle before a release or a cache flush
 
 
+def _holds_ray_gpu_share() -> bool:
+    import ray
+
+    return ray.is_initialized() and bool(ray.get_gpu_ids())
+
+
 def _ray_gpu_ids() -> list:
     import ray
 
@@ -113,12 +119,11 @@ class EngineActor:
     def resume_memory(self, tags: list[str] | None = None) -> dict:
         """Resume released memory: tags ["weights"] before a weight update, then the rest (["kv_cache",
         "cuda_graph"]) before serving; None resumes all, which SGLang allows only when all are released."""
-        answer = self._post("/resume_memory_occupation", {"tags": tags})
         if not tags or KV_CACHE in tags:
-            self._book("serving")
+            self._book("serving")  # before the memory is taken: the ledger fails when a GPU would overflow
         elif WEIGHTS in tags:
             self._book("weights")
-        return answer
+        return self._post("/resume_memory_occupation", {"tags": tags})
 
     def pause(self) -> dict:
         return self._post("/pause_generation", {"mode": "abort"})
@@ -167,8 +172,10 @@ class EngineActor:
 
     def _book(self, phase: str) -> None:
         """The simulated GPU memory ledger of a rehearsal (a no-op otherwise): this engine's share of its
-        GPUs in `phase` ("serving", "weights", "released")."""
-        gpus = gpu_ledger.my_gpus(count=self.cfg.tp_size, base=self.base_gpu_id) if self.use_gpu else []
+        GPUs in `phase` ("serving", "weights", "released"). A rehearsal's engines run on CPU but hold Ray GPU
+        shares on their bundles, so those count as GPUs too."""
+        on_gpus = self.use_gpu or _holds_ray_gpu_share()
+        gpus = gpu_ledger.my_gpus(count=self.cfg.tp_size, base=self.base_gpu_id) if on_gpus else []
         gpu_ledger.book(f"engine {self.engine_index}", "engine", phase, gpus)
 
     def _post(self, path: str, payload: dict):

@@ -4,6 +4,8 @@ EngineActor.release_memory aborts what is outstanding and retries /flush_cache u
 first, so it succeeds under the same load. Real server processes on loopback."""
 from __future__ import annotations
 
+import pytest
+
 from rollout.config import RolloutConfig
 from rollout.process import stop_process
 from rollout.sglang_contract import ALL_TAGS, STRICT_VIOLATION_EXIT_CODE
@@ -51,3 +53,33 @@ def test_release_memory_aborts_and_flushes_first_under_load(tmp_path, tiny_model
         assert server_info(url)["released"] == []
     finally:
         actor.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_engine_phases_in_the_gpu_ledger(tmp_path, tiny_model_dir):
+    """An engine on a Ray GPU share books its phases: released after a release, weights, then serving. KV
+    cache back while a train rank is still resident overflows the GPU, and the ledger names it."""
+    import ray
+
+    from rollout.gpu_ledger import GIB, GpuMemoryExceeded, start_ledger
+
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="ERROR")
+    try:
+        ledger = start_ledger(10 * GIB, {"engine": {"serving": 8 * GIB, "weights": 3 * GIB, "released": 0.5 * GIB},
+                                         "train": {"resident": 6 * GIB}})
+        cfg = RolloutConfig(engine="embedded", dtype="float32", embedded_max_batch=2, embedded_strict=True)
+        actor = ray.remote(EngineActor).options(num_cpus=0, num_gpus=0.2).remote(
+            cfg, str(tiny_model_dir), 0, str(tmp_path), host="127.0.0.1")
+        ray.get(actor.start.remote(), timeout=120)
+        ray.get(actor.release_memory.remote(), timeout=120)
+        gpu = (ray.util.get_node_ip_address(), 0)
+        ray.get(ledger.book.remote("train rank 0", "train", "resident", [gpu]))
+        ray.get(actor.resume_memory.remote(["weights"]), timeout=60)
+        with pytest.raises(GpuMemoryExceeded, match="when engine 0 enters phase 'serving'"):
+            ray.get(actor.resume_memory.remote(["kv_cache", "cuda_graph"]), timeout=60)
+        history = ray.get(ledger.report.remote())["history"]
+        assert history[:3] == ["engine 0 -> released", "train rank 0 -> resident", "engine 0 -> weights"]
+        ray.get(actor.stop.remote(), timeout=60)
+    finally:
+        ray.shutdown()
