@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-import socket
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -37,7 +36,6 @@ from megatron_mc.trainer.reference import ReferenceWeights
 
 # Finite, so that p * log p of a padding column is 0 * (-1e30) = 0, not 0 * (-inf) = nan.
 _PADDED_VOCAB_LOGIT = -1e30
-DEFAULT_BUCKET_BYTES = 512 << 20
 
 
 class TrainWorker:
@@ -213,38 +211,16 @@ class TrainWorker:
                 chunk.start_param_sync(force_sync=True)
 
     def update_engine_weights(self, kind: str, engine_urls: list[str], version: int, **options) -> None:
-        """Collective: every rank walks the HF buckets (TP shards are gathered on the way); the source
-        rank, the first of its tensor and data parallel groups, pushes them with rollout.weight_sync.
-        The source keeps one transport per (kind, engines, options) and one event loop across calls, so a
-        `distributed` group is formed once; its rendezvous defaults to this node and a free port."""
+        """Collective: push this policy's weights into the engines (megatron_mc/trainer/engine_sync.py says
+        which ranks send what); the transports are kept across calls, so a `distributed` group forms once."""
+        from megatron_mc.trainer.engine_sync import EngineWeightSync
         from megatron_mc.weights.buckets import iter_hf_buckets
 
-        if self.cfg.parallel.pp > 1 and kind != "tensor":
-            raise NotImplementedError(f"weight sync {kind!r} with pipeline parallelism: each stage holds other "
-                                      "layers and would need its own transport; use pp: 1 or weight_sync: tensor")
         self._params_current()
-        bucket_bytes = int(options.pop("bucket_bytes", DEFAULT_BUCKET_BYTES))
-        buckets = iter_hf_buckets(self.model, self.adapter, bucket_bytes)
-        source = (self.ps.get_tensor_model_parallel_rank() == 0
-                  and self.ps.get_data_parallel_rank(with_context_parallel=True) == 0)
-        try:
-            if source:
-                sync = self._weight_sync(kind, engine_urls, options)
-                # Every transport uses a bucket before drawing the next, as iter_hf_buckets requires.
-                self._loop.run_until_complete(sync.update(buckets, version))
-        finally:
-            for _ in buckets:  # the walk is collective: finish it even when the push failed
-                pass
-
-    def _weight_sync(self, kind: str, engine_urls: list[str], options: dict):
-        from rollout.weight_sync import make_weight_sync
-
-        key = (kind, tuple(engine_urls), repr(sorted(options.items())))
-        if key not in self._syncs:
-            if kind == "distributed":
-                options = {"master_address": _node_address(), "master_port": _free_port(), **options}
-            self._syncs[key] = make_weight_sync(kind, engine_urls, **options)
-        return self._syncs[key]
+        if "engines" not in self._syncs:
+            self._syncs["engines"] = EngineWeightSync(
+                lambda bucket_bytes: iter_hf_buckets(self.model, self.adapter, bucket_bytes), self._loop)
+        self._syncs["engines"].update(kind, engine_urls, version, **options)
 
     def export_hf(self, out_dir: str, hf_config_dir: Optional[str] = None) -> list[str]:
         """Collective. Safetensors shards + index in out_dir, plus the config and tokenizer files of
@@ -269,18 +245,6 @@ class TrainWorker:
             self._loop.run_until_complete(sync.close())
         self._loop.close()
         state.destroy()
-
-
-def _node_address() -> str:
-    import ray
-
-    return ray.util.get_node_ip_address()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def copy_non_weight_files(source: Path, target: Path) -> None:

@@ -27,6 +27,18 @@ class WeightSync:
         the transport leaves none (the trainer must push again after a restart)."""
         return None
 
+    async def begin_session(self) -> None:
+        """SGLang 0.5.x loads tensor and distributed updates only inside a weight-update session
+        (scheduler_components/weight_updater.py answers success=false outside one)."""
+        await self.post_all("/begin_weight_update", {})
+
+    async def end_session(self) -> None:
+        await self.post_all("/end_weight_update", {})
+
+    async def set_version(self, version: int) -> None:
+        """Set once every bucket is in: a half-updated engine still reports the old version."""
+        await self.post_all("/update_weight_version", {"new_version": str(version), "abort_all_requests": False})
+
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients))
 

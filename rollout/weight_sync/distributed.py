@@ -1,9 +1,12 @@
 """Weights over a collective group, disaggregated: the trainer's source rank broadcasts to every engine.
 
-`connect` forms the group (trainer = rank 0, engine i's TP ranks follow: rank_offset = 1 + i * tp_size)
-through /init_weights_update_group; `update` announces each bucket's names, dtypes and shapes through
-/update_weights_from_distributed while rank 0 broadcasts the tensors, bucket by bucket, then sets the
-version through /update_weight_version. NCCL on GPUs, gloo on CPU.
+`connect` forms the group (trainer = rank 0, engine i's TP ranks follow: rank_offset = 1 + i * tp_size, SGLang
+adds its TP rank) through /init_weights_update_group; `send` announces a bucket's names, dtypes and shapes
+through /update_weights_from_distributed while rank 0 broadcasts the tensors. `update` is the whole exchange
+from one sender: a weight-update session around the buckets, then the version. Under pipeline parallelism
+each stage's sender has its own group (its own rendezvous and group name, which SGLang keys its groups by)
+and megatron_mc/trainer/engine_sync.py runs the session and the version once for all of them.
+NCCL on GPUs, gloo on CPU.
 """
 from __future__ import annotations
 
@@ -32,17 +35,23 @@ class DistributedWeightSync(WeightSync):
         own = asyncio.to_thread(StandaloneGroup, self.backend, self.master_address, self.master_port, 0, world_size)
         *_, self.group = await asyncio.gather(*joins, own)
 
-    async def update(self, buckets: Iterable[Bucket], version: int) -> None:
+    async def send(self, bucket: Bucket) -> None:
+        """One bucket, sent before the next is drawn: megatron_mc.weights.iter_hf_buckets refills one buffer for
+        every bucket."""
         if self.group is None:
             await self.connect()
-        # One bucket at a time, sent before the next is drawn: megatron_mc.weights.iter_hf_buckets refills
-        # one buffer for every bucket.
-        for bucket in buckets:
-            payload = update_from_distributed_payload(bucket, None, self.group_name)
-            announce = self.post_all("/update_weights_from_distributed", payload)
-            await asyncio.gather(announce, asyncio.to_thread(self.group.send, [t for _, t in bucket]))
-        # The version changes once every bucket is in: a half-updated engine still reports the old one.
-        await self.post_all("/update_weight_version", {"new_version": str(version), "abort_all_requests": False})
+        announce = self.post_all("/update_weights_from_distributed",
+                                 update_from_distributed_payload(bucket, None, self.group_name))
+        await asyncio.gather(announce, asyncio.to_thread(self.group.send, [t for _, t in bucket]))
+
+    async def update(self, buckets: Iterable[Bucket], version: int) -> None:
+        await self.begin_session()
+        try:
+            for bucket in buckets:
+                await self.send(bucket)
+        finally:
+            await self.end_session()
+        await self.set_version(version)
 
 
 def init_group_payload(master_address: str, master_port: int, rank_offset: int, world_size: int,

@@ -1,8 +1,11 @@
 """Weights as tensors, colocated: /update_weights_from_tensor, one request per bucket.
 
-With SGLang the tensors travel as CUDA IPC handles (SGLang's MultiprocessingSerializer; one copy of the
-list per TP rank), so nothing is copied through the host. The embedded engine takes the in-memory
-safetensors form (rollout/tensor_bytes.py) in the same field. The serializer is chosen by engine kind.
+serialized_named_tensors holds one entry per TP rank of the engine. For SGLang an entry is CUDA IPC handles
+that only the GPU's own TP rank may open (see ipc.py), so entry j must be made by the process on TP rank j's
+GPU: megatron_mc/trainer/engine_sync.py has each colocated train rank make its entry and one of them `send`
+the list. `update` makes every entry in one process, which only suits the embedded engine (the in-memory
+safetensors form of rollout/tensor_bytes.py) or an SGLang engine on one GPU. The serializer is chosen by
+engine kind.
 """
 from __future__ import annotations
 
@@ -10,15 +13,14 @@ from collections.abc import Iterable
 
 from rollout.tensor_bytes import encode_named_tensors
 from rollout.weight_sync.base import Bucket, WeightSync
+from rollout.weight_sync.ipc import sglang_payload
 
 
-def sglang_ipc_serializer(bucket: Bucket) -> str:
-    from sglang.srt.utils import MultiprocessingSerializer
-
-    return MultiprocessingSerializer.serialize(bucket, output_str=True)
+def embedded_payload(bucket: Bucket) -> tuple[str, Bucket]:
+    return encode_named_tensors(bucket), []  # bytes: nothing to keep alive
 
 
-SERIALIZERS = {"sglang": sglang_ipc_serializer, "embedded": encode_named_tensors}
+SERIALIZERS = {"sglang": sglang_payload, "embedded": embedded_payload}
 
 
 class TensorWeightSync(WeightSync):
@@ -26,15 +28,31 @@ class TensorWeightSync(WeightSync):
         super().__init__(engine_urls, **kwargs)
         if engine not in SERIALIZERS:
             raise ValueError(f"tensor weight sync: engine must be one of {sorted(SERIALIZERS)}, got {engine!r}")
+        self.engine = engine
         self.serialize = SERIALIZERS[engine]
         self.tp_size = tp_size
 
+    async def send(self, payloads: list[str]) -> None:
+        """One bucket: entry j for TP rank j. The engines answer once every TP rank has taken its entry."""
+        if len(payloads) != self.tp_size:
+            raise ValueError(f"tensor weight sync: {len(payloads)} payloads for engines of tp_size {self.tp_size}; "
+                             "serialized_named_tensors needs one per TP rank")
+        await self.post_all("/update_weights_from_tensor", update_from_tensor_payload(payloads, None))
+
     async def update(self, buckets: Iterable[Bucket], version: int) -> None:
-        for bucket in buckets:
-            await self.post_all("/update_weights_from_tensor",
-                                update_from_tensor_payload([self.serialize(bucket)] * self.tp_size, None))
-        # The version changes once every bucket is in: a half-updated engine still reports the old one.
-        await self.post_all("/update_weight_version", {"new_version": str(version), "abort_all_requests": False})
+        gpus = len(self.clients) * self.tp_size
+        if self.engine == "sglang" and gpus > 1:
+            raise ValueError(f"tensor weight sync from one process into {gpus} engine GPUs: CUDA IPC handles must be "
+                             "made on each TP rank's own GPU; push through megatron_mc/trainer/engine_sync.py")
+        await self.begin_session()
+        try:
+            for bucket in buckets:
+                payload, keep = self.serialize(bucket)
+                await self.send([payload] * self.tp_size)
+                del keep  # the engines have answered: they hold their own references now
+        finally:
+            await self.end_session()
+        await self.set_version(version)
 
 
 def update_from_tensor_payload(serialized: list[str], version: int | None) -> dict:
