@@ -170,10 +170,17 @@ class ClusterConfig:
     engine_gpus: int = 0  # disaggregate only: GPUs given to the engines, taken from the last nodes
     ray_address: Optional[str] = None  # None starts a local Ray; "auto" joins the running cluster
     gpu_memory_gib: float = 80.0  # per GPU, for the --dry-run memory plan (H100 80, H20 96, H200 141)
+    # Deadlines: a wait that runs out fails naming what is still pending (rank, bundle, node, GPU).
+    placement_timeout_s: float = 300.0  # placement groups placed
+    train_start_timeout_s: float = 300.0  # every train rank's actor scheduled
+    train_setup_timeout_s: float = 900.0  # Megatron initialized and the checkpoint loaded on every rank
+    train_call_timeout_s: float = 7200.0  # one collective call: a training step, a weight sync, a checkpoint
 
     def __post_init__(self) -> None:
         _positive("cluster", num_nodes=self.num_nodes, gpus_per_node=self.gpus_per_node,
-                  gpu_memory_gib=self.gpu_memory_gib)
+                  gpu_memory_gib=self.gpu_memory_gib, placement_timeout_s=self.placement_timeout_s,
+                  train_start_timeout_s=self.train_start_timeout_s, train_setup_timeout_s=self.train_setup_timeout_s,
+                  train_call_timeout_s=self.train_call_timeout_s)
         total = self.num_nodes * self.gpus_per_node
         if self.mode == "colocate" and self.engine_gpus:
             raise ValueError("cluster.engine_gpus must be 0 in colocate mode (engines share every GPU); "

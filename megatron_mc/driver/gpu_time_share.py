@@ -5,7 +5,7 @@ with stale contents, so the order is fixed:
 
   to the trainer:  engines idle -> engines release weights and KV cache -> trainer loads its state back
   to the engines:  trainer offloads its state (GPU memory freed) -> engine weights back -> weight update
-                   -> KV cache back
+                   -> KV cache (and CUDA graphs) back
 
 Disaggregated placement has nothing to hand over: the weight update is all there is.
 """
@@ -16,8 +16,10 @@ from collections.abc import Iterator
 
 from megatron_mc.driver.engine_weights import sync_engine_weights
 
-KV_CACHE = ["kv_cache"]
 WEIGHTS = ["weights"]
+# SGLang's release without tags frees its CUDA graphs too; they come back with the KV cache (as in slime),
+# else the next generation runs graphs on freed memory and kills the server.
+KV_CACHE = ["kv_cache", "cuda_graph"]
 
 
 class GpuTimeShare:

@@ -13,6 +13,7 @@ from megatron_mc.driver.session import open_session
 from megatron_mc.driver.signals import StopRequest
 from megatron_mc.driver.temperature import make_temperature_source
 from megatron_mc.metrics.logger import MetricsLogger
+from megatron_mc.planning.cluster_layout import check_cluster_layout
 from megatron_mc.run_state import RunState
 from megatron_mc.typed_config import to_dict
 
@@ -40,7 +41,8 @@ async def _run_loop(loop: RLLoop, start_step: int) -> int:
 
 def train(cfg: RunConfig, resume: str | None) -> int:
     """Returns the process exit code: 0 when train.max_steps is reached, 143 when stopped by SIGTERM."""
-    folder: Path | None = checkpoint_to_resume(cfg, resume)  # before anything starts: a bad --resume fails fast
+    check_cluster_layout(cfg)  # before anything starts: layouts a cluster cannot run fail fast
+    folder: Path | None = checkpoint_to_resume(cfg, resume)  # so does a bad --resume
     write_resolved_config(cfg)
     with StopRequest() as stop, open_session(cfg) as session:
         sampler = ProblemSampler(len(session.train_problems), cfg.train.seed)

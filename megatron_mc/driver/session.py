@@ -74,7 +74,7 @@ def _place(cfg: RunConfig) -> Placement:
     # on a CPU machine the bundles stand for GPUs: share the CPUs out so every bundle fits
     cpus_per_bundle = min(1.0, resources.get("CPU", 1) / bundles)
     return make_placement(cfg.rollout.placement, cfg.cluster.train_gpus, engine_devices, cfg.rollout.tp_size,
-                          use_gpu, cpus_per_bundle)
+                          use_gpu, cpus_per_bundle, timeout_s=cfg.cluster.placement_timeout_s)
 
 
 @contextlib.contextmanager
@@ -98,12 +98,16 @@ def open_session(cfg: RunConfig) -> Iterator[Session]:
         fleet = EngineFleet.start(cfg.rollout, str(start_model), log_dir, placement=placement,
                                   use_gpu=cfg.rollout.engine == "sglang", seed=cfg.train.seed)
         stack.callback(fleet.stop)
-        group = TrainGroup(cfg, str(start_model), placement_group=placement.train_group)
+        if cfg.rollout.placement == "colocated":
+            fleet.release_memory()  # the train ranks build on these GPUs; driver/gpu_time_share.py hands them back
+        cluster = cfg.cluster
+        group = TrainGroup(cfg, str(start_model), placement=placement, start_timeout_s=cluster.train_start_timeout_s,
+                           setup_timeout_s=cluster.train_setup_timeout_s, step_timeout_s=cluster.train_call_timeout_s)
         stack.callback(group.shutdown)
         prompts = PromptBuilder(AutoTokenizer.from_pretrained(start_model), cfg.rollout.system_prompt,
                                 cfg.rollout.instruction)
         client = SGLangClient(fleet.url, cfg.rollout.max_concurrency, cfg.rollout.request_timeout_s,
-                              cfg.rollout.max_retries, cfg.rollout.retry_backoff_s)
+                              cfg.rollout.max_retries, cfg.rollout.retry_backoff_s, engine_urls=fleet.engine_urls)
         manager = RolloutManager(cfg.rollout, client, prompts, JudgeReward(pool, cfg.judge.stop_at_first_failure))
         scale = cfg.judge.time_limit_scale
         yield Session(cfg, start_model, scale_time_limits(data.train, scale), scale_time_limits(data.eval, scale),
