@@ -16,26 +16,35 @@ from megatron_mc.models.context_parallel_attention import AllGatherContextParall
 TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
-def transformer_engine_available() -> bool:
+def transformer_engine_import_error() -> str | None:
+    """Why Transformer Engine does not import here (None when it does): not installed, or installed
+    without what it loads (its CUDA extension, cuDNN)."""
     if importlib.util.find_spec("transformer_engine") is None:
-        return False
+        return "the transformer_engine package is not installed"
     try:
         import transformer_engine.pytorch  # noqa: F401
-    except (ImportError, OSError, RuntimeError):
-        return False
-    return True
+    except (ImportError, OSError, RuntimeError) as e:
+        return f"import transformer_engine.pytorch failed: {type(e).__name__}: {e}"
+    return None
+
+
+def transformer_engine_available() -> bool:
+    return transformer_engine_import_error() is None
 
 
 def choose_impl(cfg: ModelConfig) -> str:
     """'transformer_engine' or 'local', from cfg.transformer_impl ('auto' picks TE when it imports)."""
-    have_te = transformer_engine_available()
+    te_error = transformer_engine_import_error()
+    have_te = te_error is None
     impl = cfg.transformer_impl
     if impl == "auto":
         impl = "transformer_engine" if have_te else "local"
     if impl == "transformer_engine" and not have_te:
         raise RuntimeError(
-            "model.transformer_impl is 'transformer_engine' but transformer_engine does not import here; "
-            "install transformer-engine[pytorch] on a CUDA machine or set model.transformer_impl: local"
+            f"model.transformer_impl: transformer_engine requires Transformer Engine, which does not import here "
+            f"({te_error}); install it on the CUDA nodes (pip install --no-build-isolation "
+            f"'transformer-engine[pytorch]', matching the node's CUDA and cuDNN) or set model.transformer_impl: "
+            f"local (Megatron-Core's own layers: no fused kernels, no FP8, more activation memory)"
         )
     if cfg.fp8.enabled and impl != "transformer_engine":
         raise RuntimeError(

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MULTI_NODE_ENGINES = ("multi-node SGLang engines (--nnodes, --node-rank, --dist-init-addr) are not supported: "
+                      "each engine runs on the GPUs of one node")
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -42,6 +45,7 @@ def place(mode: str, num_nodes: int, gpus_per_node: int, engine_gpus: int, num_e
     engines = [serving[i:i + engine_tp] for i in range(0, serving_count, engine_tp)]
     for gpus in engines:
         if len({g // gpus_per_node for g in gpus}) > 1:
-            raise ValueError(f"an engine on GPUs {gpus} would span two nodes; make rollout.tp_size divide "
-                             f"cluster.gpus_per_node and the engine GPUs start on a node boundary")
+            raise ValueError(f"an engine on GPUs {gpus} would span two nodes ({MULTI_NODE_ENGINES}); make "
+                             f"rollout.tp_size divide cluster.gpus_per_node and the engine GPUs start on a node "
+                             f"boundary")
     return Placement(mode, gpus_per_node, total, train, engines)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from megatron_mc.config import RunConfig
 from megatron_mc.data.sources import model_dir
+from megatron_mc.planning.cluster_layout import check_cluster_layout
 from megatron_mc.planning.memory import (GIB, EngineLayout, TrainLayout, engine_memory, full_length_sequences_that_fit,
                                          total_params, train_memory)
 from megatron_mc.planning.model_shape import ModelShape, load_model_shape
@@ -39,6 +40,7 @@ class Plan:
 
 
 def make_plan(cfg: RunConfig, shape: ModelShape | None = None) -> Plan:
+    check_cluster_layout(cfg)
     shape = shape or load_model_shape(model_dir(cfg))
     par, cluster = cfg.parallel, cfg.cluster
     world = cluster.train_gpus

@@ -1,16 +1,21 @@
-"""The dry-run plan against hand-computed figures for a small model on 8 GPUs."""
+"""The dry-run plan against hand-computed figures for a small model on 8 GPUs; the cluster layouts refused
+before a run starts (engines wider than a node, CUDA IPC weight sync across nodes or pipeline stages), and
+the shipped GPU configs passing those checks with Transformer Engine required."""
 import json
 from pathlib import Path
 
 import pytest
 
-from megatron_mc.config import config_from_dict
+from megatron_mc.config import config_from_dict, load_config
 from megatron_mc.data.tiny_default import CACHE_ENV
+from megatron_mc.models.layer_spec import choose_impl, transformer_engine_available
 from megatron_mc.planning.cli import main
+from megatron_mc.planning.cluster_layout import check_cluster_layout
 from megatron_mc.planning.memory import GIB, kv_bytes_per_token, layer_params, total_params
 from megatron_mc.planning.model_shape import ModelShape, load_model_shape
 from megatron_mc.planning.plan import format_plan, make_plan
 from megatron_mc.planning.placement import place
+from megatron_mc.typed_config import ConfigError
 
 SMALL = ModelShape(hidden_size=64, num_layers=4, num_heads=4, num_kv_heads=2, head_dim=16, ffn_hidden_size=128,
                    vocab_size=1000, tie_word_embeddings=False)
@@ -119,3 +124,67 @@ def test_tiny_default_plans_from_its_cached_checkpoint(tiny_default, monkeypatch
     assert main(["--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "2 layers, hidden 128" in out and "dp=2" in out
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
+GPU_CONFIGS = ["qwen3_4b_microcoder_grpo.yaml", "qwen3_32b_microcoder_grpo.yaml", "qwen3_30b_a3b_moe.yaml"]
+
+
+def test_an_engine_wider_than_a_node_is_refused():
+    with pytest.raises(ConfigError, match=r"rollout.tp_size 8 is wider than a node \(cluster.gpus_per_node 4\); "
+                                          r"multi-node SGLang engines \(--nnodes, --node-rank, --dist-init-addr\) "
+                                          r"are not supported"):
+        check_cluster_layout(_cfg(rollout={"num_engines": 1, "tp_size": 8}))
+    with pytest.raises(ConfigError, match=r"an engine on GPUs \[3, 4, 5\] would span two nodes \(multi-node SGLang"):
+        check_cluster_layout(_cfg(rollout={"num_engines": 2, "tp_size": 3}))
+    assert main_refuses(["cluster.num_nodes=2", "cluster.gpus_per_node=4", "rollout.tp_size=8",
+                         "rollout.num_engines=1"], "wider than a node")
+
+
+def test_tensor_weight_sync_only_where_ipc_reaches():
+    with pytest.raises(ConfigError, match="cluster.mode is disaggregate; use rollout.weight_sync: distributed"):
+        check_cluster_layout(_cfg(cluster={"mode": "disaggregate", "engine_gpus": 4}, parallel={"pp": 1},
+                                  rollout={"num_engines": 2, "weight_sync": "tensor"}))
+    with pytest.raises(ConfigError, match="cannot cross nodes, and cluster.num_nodes is 2; use rollout.weight_sync: "
+                                          "disk .* or cluster.mode: disaggregate with rollout.weight_sync: "
+                                          "distributed"):
+        check_cluster_layout(_cfg(parallel={"pp": 1}, rollout={"weight_sync": "tensor"}))
+    one_node = {"num_nodes": 1, "gpus_per_node": 8}
+    with pytest.raises(ConfigError, match=r"parallel.pp is 2 \(each pipeline stage holds other layers\); use "
+                                          r"rollout.weight_sync: disk"):
+        check_cluster_layout(_cfg(cluster=one_node, rollout={"weight_sync": "tensor"}))
+    check_cluster_layout(_cfg(cluster=one_node, parallel={"pp": 1}, rollout={"weight_sync": "tensor"}))
+    for transport in ("disk", "distributed"):
+        check_cluster_layout(_cfg(rollout={"weight_sync": transport}))
+
+
+def main_refuses(overrides: list[str], reason: str) -> bool:
+    """mc-plan on the 4B example with `overrides` exits 2 with `reason` on stderr."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["--config", str(CONFIGS / GPU_CONFIGS[0]), *[f"--set={item}" for item in overrides]])
+    return code == 2 and reason in err.getvalue()
+
+
+@pytest.mark.parametrize("name", GPU_CONFIGS)
+def test_shipped_gpu_configs_pass_the_layout_checks_and_require_transformer_engine(name):
+    cfg = load_config(CONFIGS / name)
+    check_cluster_layout(cfg)
+    assert cfg.model.transformer_impl == "transformer_engine"
+    if transformer_engine_available():
+        return
+    with pytest.raises(RuntimeError, match=r"model.transformer_impl: transformer_engine requires Transformer Engine, "
+                                           r"which does not import here \(.*\); install .*transformer-engine\[pytorch\]"
+                                           r".* or set model.transformer_impl: local"):
+        choose_impl(cfg.model)
+
+
+def test_the_multi_node_colocated_moe_config_syncs_through_disk():
+    cfg = load_config(CONFIGS / "qwen3_30b_a3b_moe.yaml")
+    assert cfg.cluster.mode == "colocate" and cfg.cluster.num_nodes == 2 and cfg.parallel.pp == 2
+    assert cfg.rollout.weight_sync == "disk"
+    with pytest.raises(ConfigError, match="cannot cross nodes"):
+        check_cluster_layout(load_config(CONFIGS / "qwen3_30b_a3b_moe.yaml", ["rollout.weight_sync=tensor"]))
