@@ -5,6 +5,11 @@ parallelism each CP rank's zig-zag part of a micro-batch.
 Micro-batches are padded, not packed back to back: Megatron-Core's local layers have no variable-length
 attention, and right padding needs no mask under causal attention. The budget counts padded tokens
 (n * L), which is what memory pays for.
+
+Every data-parallel rank must run the same number of micro-batches: expert-parallel all-to-alls span the
+data-parallel replicas and pair up one micro-batch at a time, so a rank that runs one fewer forward leaves
+the others waiting forever. Ranks that packed fewer append padding micro-batches (one short sequence
+that carries no response tokens, no loss weight and no results).
 """
 from __future__ import annotations
 
@@ -46,6 +51,16 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def schedule_length(most_packed: int, pp: int, interleaved: bool) -> int:
+    """How many micro-batches every data-parallel rank runs, given the most that any rank packed: at
+    least one (a rank with an empty shard still joins the collectives), and under the interleaved
+    pipeline schedule a multiple of pp (Megatron-Core's schedules.py,
+    forward_backward_pipelining_with_interleaving, raises unless the count is a multiple of
+    microbatch_group_size_per_vp_stage, which defaults to pp)."""
+    count = max(most_packed, 1)
+    return _round_up(count, pp) if interleaved else count
+
+
 @dataclass
 class MicroBatch:
     """Per-position tensors are [n, L] in next-token layout: position t holds what is known about
@@ -60,6 +75,7 @@ class MicroBatch:
     rollout_logprobs: Optional[torch.Tensor]
     ref_logprobs: Optional[torch.Tensor]
     response_lengths: list[int]  # of the whole sequences, also in a context-parallel part
+    padding: bool = False  # a stand-in that only keeps this rank's schedule as long as the others'
 
     @property
     def num_tokens(self) -> int:
@@ -67,7 +83,7 @@ class MicroBatch:
 
     @property
     def num_sequences(self) -> int:
-        return len(self.response_lengths)
+        return int(self.tokens.shape[0])
 
     def response_values(self, per_position: torch.Tensor) -> list[list[float]]:
         """Per-position values [n, L] back to one list per response."""
@@ -124,3 +140,20 @@ def micro_batches(batch: TrainBatch, token_budget: int, pad_id: int = 0, multipl
     lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
     return [make_micro_batch(batch.select(group), pad_id, multiple_of)
             for group in pack(lengths, token_budget, multiple_of)]
+
+
+def padding_micro_batch(pad_id: int = 0, multiple_of: int = 1) -> MicroBatch:
+    """One sequence of `multiple_of` padding tokens with no response token: it runs forward and backward
+    like any micro-batch (so every collective inside the model is matched) and contributes nothing."""
+    tokens = torch.full((1, multiple_of), pad_id, dtype=torch.long)
+    return MicroBatch(tokens=tokens, positions=torch.arange(multiple_of).expand_as(tokens),
+                      targets=torch.zeros_like(tokens), response_mask=torch.zeros(tokens.shape, dtype=torch.bool),
+                      advantages=torch.zeros(1), old_logprobs=None, rollout_logprobs=None, ref_logprobs=None,
+                      response_lengths=[], padding=True)
+
+
+def padded_to(mbs: list[MicroBatch], count: int, pad_id: int = 0, multiple_of: int = 1) -> list[MicroBatch]:
+    """`mbs` followed by padding micro-batches up to `count`."""
+    if len(mbs) > count:
+        raise ValueError(f"{len(mbs)} micro-batches cannot be padded down to {count}")
+    return mbs + [padding_micro_batch(pad_id, multiple_of) for _ in range(count - len(mbs))]

@@ -30,7 +30,7 @@ from megatron_mc.parallel.training import build_optimizer, wrap_ddp
 from megatron_mc.trainer.batch import TrainBatch
 from megatron_mc.trainer.checkpointing import load_training_checkpoint, save_training_checkpoint
 from megatron_mc.trainer.lr_schedule import make_lr_scheduler
-from megatron_mc.trainer.microbatches import MicroBatch, micro_batches, shard_indices
+from megatron_mc.trainer.microbatches import MicroBatch, micro_batches, padded_to, schedule_length, shard_indices
 from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntropy, units
 from megatron_mc.trainer.reference import ReferenceWeights
 
@@ -80,15 +80,31 @@ class TrainWorker:
         config.grad_scale_func = self.optimizer.scale_loss
         # micro-batches differ in shape: the pipeline stages exchange shapes before tensors
         config.variable_seq_lengths = self.cfg.parallel.pp > 1
+        if self.cfg.parallel.virtual_stages > 1:
+            # Forward and backward transfers in separate calls (Megatron-LM's default for interleaving):
+            # batched together under pp=2, where the previous and next stage are the same rank, the two
+            # shape messages to that rank are received in the wrong order and micro-batches swap shapes.
+            config.overlap_p2p_comm, config.batch_p2p_comm = True, False
         if self.cfg.parallel.overlap_grad_reduce:
             no_sync = [chunk.no_sync for chunk in self.model]
             config.no_sync_func = no_sync[0] if len(no_sync) == 1 else no_sync
 
     # ---- forward / backward through Megatron's schedule ----------------------------------------------
+    def _micro_batches(self, batch: TrainBatch) -> list[MicroBatch]:
+        """`batch` (this rank's share) packed into micro-batches, padded to the count every data-parallel
+        rank runs (see microbatches.py: expert-parallel all-to-alls pair up micro-batches across them)."""
+        mbs = micro_batches(batch, self.cfg.train.micro_batch_tokens, multiple_of=self.length_multiple)
+        most = torch.tensor([len(mbs)], dtype=torch.int64, device=self.device)
+        torch.distributed.all_reduce(most, op=torch.distributed.ReduceOp.MAX,
+                                     group=self.ps.get_data_parallel_group(with_context_parallel=True))
+        count = schedule_length(int(most.item()), self.cfg.parallel.pp, self.cfg.parallel.virtual_stages > 1)
+        return padded_to(mbs, count, multiple_of=self.length_multiple)
+
     def _run(self, mbs: list[MicroBatch], loss_of, forward_only: bool) -> list:
         """Run the schedule over `mbs`; `loss_of(mb, part, output)` is the last stage's loss function, with
         `part` this context-parallel rank's share of `mb` (`mb` itself without CP). Returns what it
-        returned for each micro-batch on the last stage (nothing elsewhere)."""
+        returned for each micro-batch on the last stage (nothing elsewhere); a padding micro-batch
+        returns no rows (forward only) or a zero loss of weight 0 with no metrics."""
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
         def step(data_iterator, model):
@@ -96,7 +112,7 @@ class TrainWorker:
             part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank()) if self.cp_size > 1 else mb
             part = part.to(self.device)
             output = model(part.tokens, part.positions, attention_mask=None)
-            return output, partial(loss_of, mb, part)
+            return output, partial(_padding_loss if mb.padding else loss_of, mb, part)
 
         iterators = [iter(mbs) for _ in self.model]
         widest = max(mb.tokens.shape[1] for mb in mbs)
@@ -130,10 +146,7 @@ class TrainWorker:
     def compute_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         """Log-probs of this rank's share of the responses at batch.temperature, by batch position."""
         indices = shard_indices(len(batch), self.dp_rank, self.dp_size)
-        if not indices:
-            return {}
-        mbs = micro_batches(batch.select(indices), self.cfg.train.micro_batch_tokens,
-                            multiple_of=self.length_multiple)
+        mbs = self._micro_batches(batch.select(indices))  # an empty shard still runs the schedule
 
         def collect(mb, part, output, non_loss_data=True):
             logprobs, _ = self._response_logprobs(part, output, batch.temperature)
@@ -177,12 +190,9 @@ class TrainWorker:
         return {"records": records if self.reports else [], "steps": steps}
 
     def _optimizer_step(self, mini: TrainBatch, objective) -> tuple[list, dict]:
-        if len(mini) < self.dp_size:
-            raise ValueError(f"a mini-batch of {len(mini)} sequences cannot feed {self.dp_size} data-parallel "
-                             "ranks; raise train.mini_batch_size or lower the data-parallel size")
         total_units = units(objective.unit, [len(r) for r in mini.response_ids])
-        local = mini.select(shard_indices(len(mini), self.dp_rank, self.dp_size))
-        mbs = micro_batches(local, self.cfg.train.micro_batch_tokens, multiple_of=self.length_multiple)
+        mbs = self._micro_batches(mini.select(shard_indices(len(mini), self.dp_rank, self.dp_size)))
+        # the schedule divides each loss by len(mbs), padding included, the same count on every rank
         scale_base = len(mbs) * self.dp_size / total_units
 
         def loss_of(mb, part, output):
@@ -199,7 +209,7 @@ class TrainWorker:
         _, grad_norm, _ = self.optimizer.step()
         self.scheduler.step(increment=1)
         step = {"grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-                "lr": float(self.optimizer.param_groups[0]["lr"])}
+                "lr": float(self.optimizer.param_groups[0]["lr"]), "micro_batches": len(mbs)}
         return [(r["weight"], r["metrics"]) for r in records], step
 
     # ---- weights out -------------------------------------------------------------------------------
@@ -245,6 +255,14 @@ class TrainWorker:
             self._loop.run_until_complete(sync.close())
         self._loop.close()
         state.destroy()
+
+
+def _padding_loss(mb: MicroBatch, part: MicroBatch, output: torch.Tensor, non_loss_data: bool = False):
+    """A padding micro-batch's loss: zero, yet tied to the output so its backward runs (and meets the
+    other ranks' collectives) like any other; forward only, it has no rows."""
+    if non_loss_data:
+        return []
+    return output.sum() * 0.0, {"weight": 0, "metrics": {}}
 
 
 def copy_non_weight_files(source: Path, target: Path) -> None:

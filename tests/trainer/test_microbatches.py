@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from megatron_mc.trainer.batch import TrainBatch
-from megatron_mc.trainer.microbatches import make_micro_batch, pack, shard_indices
+from megatron_mc.trainer.microbatches import make_micro_batch, pack, padded_to, schedule_length, shard_indices
 
 
 @given(st.integers(0, 50), st.integers(1, 8))
@@ -70,3 +70,26 @@ def test_a_micro_batch_moves_every_tensor_to_the_device():
     tensors = {f.name: getattr(moved, f.name) for f in dataclasses.fields(moved)
                if isinstance(getattr(moved, f.name), torch.Tensor)}
     assert len(tensors) == 8 and all(t.device.type == "meta" for t in tensors.values()), tensors.keys()
+
+
+@pytest.mark.parametrize("most, pp, interleaved, expected", [
+    (0, 1, False, 1),  # every rank has an empty shard: the schedule still runs once
+    (3, 2, False, 3),  # the 1F1B schedule takes any count
+    (3, 2, True, 4),  # the interleaved one needs a multiple of pp
+    (1, 4, True, 4),
+    (4, 2, True, 4),
+])
+def test_the_schedule_length_is_the_most_packed_and_a_multiple_of_pp_when_interleaved(most, pp, interleaved, expected):
+    assert schedule_length(most, pp, interleaved) == expected
+
+
+def test_padding_micro_batches_carry_no_response_tokens_and_no_units():
+    batch = TrainBatch([[1, 2, 3]], [[5, 6]], [1.0], None, 1.0)
+    mbs = padded_to([make_micro_batch(batch, multiple_of=4)], 3, multiple_of=4)
+    assert [mb.padding for mb in mbs] == [False, True, True]
+    pad = mbs[-1]
+    assert pad.num_tokens == 0 and pad.response_lengths == [] and pad.num_sequences == 1
+    assert pad.tokens.shape == (1, 4)
+    assert [p.tokens.shape[1] for p in (pad.context_part(2, 0), pad.context_part(2, 1))] == [2, 2]
+    with pytest.raises(ValueError, match="3 micro-batches cannot be padded down to 2"):
+        padded_to(mbs, 2)
