@@ -25,3 +25,81 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+SIMULATED_NODE_PREFIX = "simnode"
+
+# `scontrol show hostnames LIST` for a simulated job: the node names, one a line.
+_FAKE_SCONTROL = """#!/usr/bin/env bash
+if [[ $1 == show && $2 == hostnames ]]; then
+  printf '%s\\n' {nodes}
+else
+  echo "simulated scontrol: unsupported: $*" >&2
+  exit 2
+fi
+"""
+
+# srun for a simulated multi-node job: `-w NODE` runs the command here as that node, whose address is
+# 127.0.0.(k+2) for the k-th node (SIM_NODE_IP, which the fake `ip` reports); every call is logged to
+# srun_calls.log as "NODE<TAB>srun's options"; a node listed in SIM_DEAD_NODES fails like a lost node.
+_FAKE_MULTINODE_SRUN = """#!/usr/bin/env bash
+nodes=({nodes})
+node=""
+options=()
+while [[ $# -gt 0 && $1 == -* ]]; do
+  case $1 in
+    -w|--nodelist) node=$2; options+=("$1" "$2"); shift 2 ;;
+    -N|-n) options+=("$1" "$2"); shift 2 ;;
+    *) options+=("$1"); shift ;;
+  esac
+done
+printf '%s\\t%s\\n' "$node" "${{options[*]}}" >>"{log}"
+for k in "${{!nodes[@]}}"; do
+  if [[ ${{nodes[k]}} == "$node" ]]; then
+    export SIM_NODE_IP=127.0.0.$((k + 2))
+  fi
+done
+if [[ -z ${{SIM_NODE_IP:-}} ]]; then
+  echo "srun: error: simulated job has no node '$node'" >&2
+  exit 1
+fi
+if [[ " ${{SIM_DEAD_NODES:-}} " == *" $node "* ]]; then
+  echo "srun: error: $node: task 0: Exited with exit code 1 (simulated lost node)" >&2
+  exit 1
+fi
+exec "$@"
+"""
+
+# `ip` on a simulated node: one interface, lo, carrying SIM_NODE_IP.
+_FAKE_IP = """#!/usr/bin/env bash
+case "$*" in
+  *"route show"*) echo "default via ${SIM_NODE_IP} dev lo" ;;
+  *"addr show"*) echo "1: lo    inet ${SIM_NODE_IP}/8 scope host lo\\       valid_lft forever preferred_lft forever" ;;
+  *) echo "simulated ip: unsupported: $*" >&2; exit 2 ;;
+esac
+"""
+
+
+def simulated_node_ip(k: int) -> str:
+    return f"127.0.0.{k + 2}"
+
+
+def simulated_slurm(bin_dir: Path, num_nodes: int, path: str) -> dict:
+    """A simulated Slurm job of num_nodes nodes on this machine: writes `scontrol`, `srun` and `ip` into
+    bin_dir and returns the environment entries for the batch script, which runs on node 0. Each srun'd
+    command sees its node's loopback address (node k: 127.0.0.(k+2)) through `ip`, so what it binds is
+    that node's. Set SIM_DEAD_NODES="simnode1 ..." to make those nodes' sruns fail."""
+    nodes = " ".join(f"{SIMULATED_NODE_PREFIX}{k}" for k in range(num_nodes))
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    write_executable(bin_dir / "scontrol", _FAKE_SCONTROL.format(nodes=nodes))
+    write_executable(bin_dir / "srun", _FAKE_MULTINODE_SRUN.format(nodes=nodes, log=bin_dir / "srun_calls.log"))
+    write_executable(bin_dir / "ip", _FAKE_IP)
+    return {"PATH": f"{bin_dir}:{path}", "SLURM_JOB_NODELIST": f"{SIMULATED_NODE_PREFIX}[0-{num_nodes - 1}]",
+            "SLURM_NNODES": str(num_nodes), "SIM_NODE_IP": simulated_node_ip(0), "NET_IF": "lo"}
+
+
+def srun_calls(bin_dir: Path) -> list[tuple[str, str]]:
+    """(node, srun options) of every call the simulated srun received, in order."""
+    log = bin_dir / "srun_calls.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [tuple(line.split("\t", 1)) for line in lines]
