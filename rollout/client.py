@@ -4,6 +4,10 @@
 under a concurrency bound, with a per-request timeout and retries with exponential backoff. A request
 whose engine dies (connection refused or reset, a 5xx from the router) is resubmitted with the same rid
 until an engine answers: unfinished requests survive an engine restart, and a sample is produced once.
+
+Requests go to `base_url` (the router, or one engine). Aborts go to every engine in `engine_urls`: neither
+sglang-router nor our balancer forwards /abort_request (sglang-router answers 404), and SGLang's abort by
+rid is a no-op on an engine that does not hold the request.
 """
 from __future__ import annotations
 
@@ -65,8 +69,11 @@ def parse_generate_response(body: dict[str, Any], rid: str) -> GenerateOutput:
 
 class SGLangClient:
     def __init__(self, base_url: str, max_concurrency: int = 256, timeout_s: float = 3600.0,
-                 max_retries: int = 5, retry_backoff_s: float = 0.5, max_backoff_s: float = 10.0):
+                 max_retries: int = 5, retry_backoff_s: float = 0.5, max_backoff_s: float = 10.0,
+                 engine_urls: list[str] | None = None):
+        """`engine_urls`: the engines behind `base_url`, for aborts; None when `base_url` is one engine."""
         self.base_url = base_url.rstrip("/")
+        self.engine_urls = [u.rstrip("/") for u in engine_urls] if engine_urls else [self.base_url]
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
@@ -100,9 +107,23 @@ class SGLangClient:
             body = await self.post("/generate", payload)
         return parse_generate_response(body, rid)
 
-    async def abort(self, rid: str | None = None) -> None:
-        """Abort one request by rid, or every request when rid is None (AbortReq in SGLang)."""
-        await self.post("/abort_request", {"rid": rid, "abort_all": rid is None}, retry=False)
+    async def abort(self, rid: str | None = None) -> list[str]:
+        """Abort one request by rid, or every request when rid is None (AbortReq in SGLang), on every engine.
+        Returns the engines that refused or could not be reached, each logged with its error."""
+        payload = {"rid": rid, "abort_all": rid is None}
+        failed = await asyncio.gather(*(self._abort_on(url, payload) for url in self.engine_urls))
+        return [url for url in failed if url is not None]
+
+    async def _abort_on(self, engine_url: str, payload: dict[str, Any]) -> str | None:
+        try:
+            async with self._http().post(f"{engine_url}/abort_request", json=payload,
+                                         timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                await _body(resp, "/abort_request")
+            return None
+        except (*_RETRYABLE, EngineRequestError) as e:
+            log.warning("abort of %s on engine %s failed: %s: %s; it may keep generating until it finishes",
+                        payload["rid"] or "every request", engine_url, type(e).__name__, e)
+            return engine_url
 
     async def health(self) -> bool:
         try:

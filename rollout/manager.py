@@ -5,8 +5,10 @@
 3. each finished sample goes to the reward function at once, so judging overlaps generation
 4. dynamic sampling: a group whose rewards are all equal teaches nothing and is dropped; more problems
    than needed are started (over-sampling), extra rounds draw more, and once the batch is full the
-   requests still running are aborted
-5. metrics: tokens/s, response length mean/max, truncation ratio, diversity, verdict counts
+   requests still running are aborted (on every engine: the router does not forward aborts)
+5. a sample generated with weights older than the step expects (an engine restarted with old weights) is
+   asked again, never returned; counted in rollout/stale_samples
+6. metrics: tokens/s, response length mean/max, truncation ratio, diversity, verdict counts
 """
 from __future__ import annotations
 
@@ -38,13 +40,21 @@ class RolloutBatch:
         return [s for g in self.groups for s in g]
 
 
+class StaleWeightsError(RuntimeError):
+    """Every attempt at a sample came back from an engine with weights older than the step expects."""
+
+
 class RolloutManager:
     def __init__(self, cfg: RolloutConfig, client: SGLangClient, prompts: PromptBuilder,
-                 reward_fn: RewardFn | None = None):
+                 reward_fn: RewardFn | None = None, expected_weight_version: int | None = None):
+        """`expected_weight_version`: the weight version the current step's samples must carry (at least);
+        the driver sets it after each weight sync. None accepts any version."""
         self.cfg = cfg
         self.client = client
         self.prompts = prompts
         self.reward_fn = reward_fn
+        self.expected_weight_version = expected_weight_version
+        self.stale_samples = 0  # samples asked again because their weights were stale, in this rollout
         self._in_flight: set[str] = set()
 
     def sampling_params(self, temperature: float) -> dict:
@@ -56,7 +66,8 @@ class RolloutManager:
 
     async def generate_sample(self, problem: Problem, prompt_ids: list[int], index: int, temperature: float,
                               group_tag: str) -> Sample:
-        """One sample; an abort we did not ask for (an engine paused for a weight update) is asked again."""
+        """One sample; an abort we did not ask for (an engine paused for a weight update) is asked again, and
+        so is a sample from weights older than `expected_weight_version`."""
         for attempt in range(self.cfg.max_retries + 1):
             rid = f"{group_tag}-{index}-{attempt}"
             self._in_flight.add(rid)
@@ -64,12 +75,27 @@ class RolloutManager:
                 out = await self.client.generate(prompt_ids, self.sampling_params(temperature), rid=rid)
             finally:
                 self._in_flight.discard(rid)
-            if out.finish_reason != "abort":
+            version = _weight_version(out.weight_version, out.rid)
+            if out.finish_reason == "abort":
+                continue
+            if not self._stale(version):
                 break
+            self.stale_samples += 1
+            await asyncio.sleep(self.cfg.retry_backoff_s)  # a restarted engine is being brought up to date
+        else:
+            if out.finish_reason != "abort":
+                raise StaleWeightsError(
+                    f"sample {problem.id!r}[{index}]: {self.cfg.max_retries + 1} attempts, the last answered with "
+                    f"weight version {version} while this step expects {self.expected_weight_version}: an engine "
+                    "serves old weights (restarted under tensor or distributed sync?); push it the newest weights "
+                    "and readmit it (EngineFleet.engines_needing_weights / readmit)")
         return Sample(problem_id=problem.id, group_index=index, prompt_ids=prompt_ids,
                       response_ids=out.output_ids, rollout_logprobs=out.logprobs, finish_reason=out.finish_reason,
-                      temperature=temperature, weight_version=_weight_version(out.weight_version, out.rid),
-                      response_text=out.text, metadata={"rid": out.rid})
+                      temperature=temperature, weight_version=version, response_text=out.text,
+                      metadata={"rid": out.rid})
+
+    def _stale(self, version: int) -> bool:
+        return self.expected_weight_version is not None and version < self.expected_weight_version
 
     async def _scored_sample(self, problem: Problem, prompt_ids: list[int], index: int, temperature: float,
                              group_tag: str, score: bool) -> Sample:
@@ -90,6 +116,7 @@ class RolloutManager:
     async def rollout(self, problems: Iterator[Problem], num_groups: int, temperature: float) -> RolloutBatch:
         """A batch of `num_groups` groups, drawing problems from `problems` as dynamic sampling needs."""
         start = time.monotonic()
+        self.stale_samples = 0
         kept: list[list[Sample]] = []
         dropped: list[list[Sample]] = []
         rounds = 0
@@ -122,7 +149,7 @@ class RolloutManager:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await asyncio.gather(*(self.client.abort(rid) for rid in running), return_exceptions=True)
+        await asyncio.gather(*(self.client.abort(rid) for rid in running))  # a failed abort is logged there
 
     def metrics(self, groups: list[list[Sample]], seconds: float, rounds: int, dropped: int,
                 shortfall: int) -> dict[str, float]:
@@ -142,6 +169,7 @@ class RolloutManager:
             "rollout/groups_dropped": float(dropped),
             "rollout/groups_short": float(max(shortfall, 0)),
             "rollout/client_retries": float(self.client.retries),
+            "rollout/stale_samples": float(self.stale_samples),
         }
         rewards = [s.reward for s in samples if s.reward is not None]
         if rewards:
