@@ -1,24 +1,26 @@
 """Our own router: a least-outstanding-requests HTTP balancer over SGLang (or embedded) engines.
 
-Run: python -m rollout.balancer --worker-urls http://h:p1 http://h:p2 --port 30000
+Run: python -m rollout.balancer --worker-urls http://h:p1 http://h:p2 --port 30000 [--request-timeout-s 3600]
 
 /generate goes to the healthy worker with the fewest requests in flight. When a worker fails mid-request
 (connection refused or reset), it is marked unhealthy and the request is sent to another worker; a health
-loop brings workers back once they answer /health again. /flush_cache and /abort_request go to every
-worker; workers are added and removed with /add_worker?url= and /remove_worker?url= (sglang-router's API).
+loop brings workers back once they answer /health again. /flush_cache goes to every worker. Workers are
+listed, added and removed with sglang-router's API: GET /workers, POST /workers {"url"}, DELETE
+/workers/{id}. Like sglang-router, it has no /abort_request: aborts go to the engines directly.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import uuid
 
 import aiohttp
 from aiohttp import web
 
 log = logging.getLogger("rollout.balancer")
 
-BROADCAST_PATHS = ("/flush_cache", "/abort_request")
+BROADCAST_PATHS = ("/flush_cache",)
 
 
 class NoHealthyWorker(RuntimeError):
@@ -26,7 +28,9 @@ class NoHealthyWorker(RuntimeError):
 
 
 class LeastOutstandingBalancer:
-    def __init__(self, worker_urls: list[str], health_interval_s: float = 0.5, max_attempts: int = 20):
+    def __init__(self, worker_urls: list[str], health_interval_s: float = 0.5, max_attempts: int = 20,
+                 request_timeout_s: float | None = None):
+        self.request_timeout_s = request_timeout_s
         self.outstanding: dict[str, int] = {url.rstrip("/"): 0 for url in worker_urls}
         self.healthy: dict[str, bool] = {url: True for url in self.outstanding}
         self.health_interval_s = health_interval_s
@@ -38,9 +42,8 @@ class LeastOutstandingBalancer:
         app = web.Application(client_max_size=1 << 30)
         app.router.add_get("/health", self.health)
         app.router.add_get("/workers", self.list_workers)
-        app.router.add_get("/list_workers", self.list_workers)
-        app.router.add_post("/add_worker", self.add_worker)
-        app.router.add_post("/remove_worker", self.remove_worker)
+        app.router.add_post("/workers", self.add_worker)
+        app.router.add_delete("/workers/{worker_id}", self.remove_worker)
         for path in BROADCAST_PATHS:
             app.router.add_route("*", path, self.broadcast)
         app.router.add_route("*", "/{tail:.*}", self.forward)
@@ -49,7 +52,7 @@ class LeastOutstandingBalancer:
         return app
 
     async def _start(self, app: web.Application) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.request_timeout_s),
                                               connector=aiohttp.TCPConnector(limit=0))
         app["health_loop"] = asyncio.get_running_loop().create_task(self._health_loop())
 
@@ -64,7 +67,8 @@ class LeastOutstandingBalancer:
                 if await self._answers_health(url):
                     log.info("worker %s is healthy again", url)
                     async with self._changed:
-                        self.healthy[url] = True
+                        if url in self.healthy:  # not removed while its health was asked
+                            self.healthy[url] = True
                         self._changed.notify_all()
 
     async def _answers_health(self, url: str) -> bool:
@@ -96,7 +100,7 @@ class LeastOutstandingBalancer:
                                         content_type=resp.content_type)
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
                 log.warning("worker %s failed on %s (%s); resubmitting elsewhere", url, request.rel_url, e)
-                self.healthy[url] = False
+                self._mark_unhealthy(url)
             finally:
                 if url in self.outstanding:  # a worker removed meanwhile is not counted any more
                     self.outstanding[url] -= 1
@@ -115,29 +119,45 @@ class LeastOutstandingBalancer:
                                              headers={"Content-Type": "application/json"}) as resp:
                 return resp.status
         except aiohttp.ClientConnectionError:
-            self.healthy[url] = False
+            self._mark_unhealthy(url)
             return 503
+
+    def _mark_unhealthy(self, url: str) -> None:
+        if url in self.healthy:  # a removed worker stays removed
+            self.healthy[url] = False
 
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(status=200 if any(self.healthy.values()) else 503, text="OK")
 
     async def list_workers(self, request: web.Request) -> web.Response:
-        return web.json_response({"workers": [{"url": u, "is_healthy": self.healthy[u], "load": n}
-                                              for u, n in self.outstanding.items()]})
+        return web.json_response({"workers": [{"id": worker_id(u), "url": u, "is_healthy": self.healthy[u],
+                                               "load": n} for u, n in self.outstanding.items()]})
 
     async def add_worker(self, request: web.Request) -> web.Response:
-        url = request.query["url"].rstrip("/")
+        body = await request.json()
+        if not isinstance(body, dict) or not body.get("url"):
+            return web.json_response({"error": {"message": 'POST /workers needs {"url": "http://host:port"}'}},
+                                     status=400)
+        url = body["url"].rstrip("/")
         async with self._changed:
             self.outstanding.setdefault(url, 0)
             self.healthy[url] = True
             self._changed.notify_all()
-        return web.Response(text=f"added {url}")
+        return web.json_response({"status": "accepted", "worker_id": worker_id(url), "url": url}, status=202)
 
     async def remove_worker(self, request: web.Request) -> web.Response:
-        url = request.query["url"].rstrip("/")
+        wanted = request.match_info["worker_id"]
+        url = next((u for u in self.outstanding if worker_id(u) == wanted), None)
+        if url is None:
+            return web.json_response({"error": {"message": f"no worker with id {wanted}"}}, status=404)
         self.healthy.pop(url, None)
         self.outstanding.pop(url, None)
-        return web.Response(text=f"removed {url}")
+        return web.json_response({"status": "accepted", "worker_id": wanted}, status=202)
+
+
+def worker_id(url: str) -> str:
+    """A stable id per worker URL, in the form sglang-router's ids take (a UUID)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, url))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,10 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-urls", nargs="+", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=30000)
+    parser.add_argument("--request-timeout-s", type=float, default=None,
+                        help="how long a forwarded request may take (default: no limit)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    web.run_app(LeastOutstandingBalancer(args.worker_urls).app(), host=args.host, port=args.port,
-                print=None, access_log=None)
+    balancer = LeastOutstandingBalancer(args.worker_urls, request_timeout_s=args.request_timeout_s)
+    web.run_app(balancer.app(), host=args.host, port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

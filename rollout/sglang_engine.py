@@ -1,9 +1,11 @@
 """One inference engine server (SGLang, or the embedded engine on CPU) owned by a Ray actor.
 
-The actor launches the server process, waits for /health, and watches it: a crashed server is restarted on
-the same port (so the router's URL stays valid) with the newest weights it knows of, up to
-`max_engine_restarts` times. Requests in flight on the dead server are resubmitted by the router and the
-client (see client.py), so none is lost. Around training (colocated mode) the actor releases and resumes
+The actor launches the server process on its node's address, waits for /health, and watches it: a crashed
+server is restarted on the same port (so the router's URL stays valid) with the newest checkpoint it knows of,
+up to `max_engine_restarts` times. Weights pushed from memory (tensor, distributed sync) leave no checkpoint:
+such a restart comes back older, so the engine leaves the router first and rejoins only once the trainer has
+pushed it the newest weights (`rejoin_router`). Requests in flight on the dead server are resubmitted by the
+router and the client (see client.py), so none is lost. Around training (colocated mode) the actor releases and resumes
 GPU memory; around weight updates it pauses, flushes the cache and continues.
 """
 from __future__ import annotations
@@ -20,11 +22,18 @@ from rollout import gpu_ledger
 from rollout.config import RolloutConfig
 from rollout.launch_args import server_command
 from rollout.process import free_port, start_process, stop_process, wait_healthy
+from rollout.router import add_worker, remove_worker
 from rollout.sglang_contract import KV_CACHE, WEIGHTS
 from rollout.waits import DeadlineExceeded
 
 log = logging.getLogger("rollout.engine")
 FLUSH_TIMEOUT_S = 120.0  # how long an engine may take to become idle before a release or a cache flush
+
+
+def _node_address() -> str:
+    import ray
+
+    return ray.util.get_node_ip_address()
 
 
 def _holds_ray_gpu_share() -> bool:
@@ -44,20 +53,28 @@ def _ray_gpu_ids() -> list:
 
 class EngineActor:
     def __init__(self, cfg: RolloutConfig, model_path: str, engine_index: int, log_dir: str,
-                 host: str = "127.0.0.1", seed: int = 0, use_gpu: bool = False):
+                 host: str | None = None, seed: int = 0, use_gpu: bool = False, base_gpu_id: int | None = None):
         self.cfg = cfg
         self.model_path = model_path
-        self.weight_version = "0"
+        self.weight_version = "0"  # the version `model_path` holds: what a (re)start loads
+        self.newest_version = "0"  # the newest version pushed into the engines, by any transport
         self.engine_index = engine_index
-        self.host = host
-        self.port = free_port(host)
+        # The router, the trainer's sending rank and clients on other nodes reach the server at its node's
+        # address; 127.0.0.1 would only answer on this node.
+        self.host = host or _node_address()
+        self.port = free_port(self.host)
         self.seed = seed
         self.use_gpu = use_gpu
-        # The GPU Ray gave this actor's bundle; with CUDA_VISIBLE_DEVICES left whole, it is the server's first.
-        self.base_gpu_id = int(_ray_gpu_ids()[0]) if use_gpu else 0
+        # The placement's GPU id for the engine's first bundle, else the GPU Ray gave this actor's bundle; with
+        # CUDA_VISIBLE_DEVICES left whole, it is the server's first.
+        self.base_gpu_id = base_gpu_id if base_gpu_id is not None else (int(_ray_gpu_ids()[0]) if use_gpu else 0)
         self.log_path = Path(log_dir) / f"engine_{engine_index}_{self.port}.log"
         self.restarts = 0
+        self.restarted_at: float | None = None  # time.time() of the last restart
+        self.restart_weight_version: str | None = None  # the version the last restart loaded
         self.failed: str | None = None
+        self.router_url: str | None = None
+        self.routed = True  # listed by the router; False while a restart left it with old weights
         self._process = None
         self._stopping = False
         self._lock = threading.Lock()
@@ -70,6 +87,10 @@ class EngineActor:
         self._launch()
         threading.Thread(target=self._watch, name=f"engine-{self.engine_index}-watch", daemon=True).start()
         return self.url
+
+    def use_router(self, router_url: str) -> None:
+        """The router in front of this engine: a restart that cannot load the newest weights leaves it."""
+        self.router_url = router_url
 
     def _launch(self) -> None:
         command = server_command(self.cfg, self.model_path, self.host, self.port, seed=self.seed + self.restarts,
@@ -89,21 +110,66 @@ class EngineActor:
                     log.error(self.failed)
                     return
                 self.restarts += 1
-                log.warning("engine %d exited with code %s; restart %d", self.engine_index, code, self.restarts)
+                log.warning("engine %d exited with code %s; restart %d with weight version %s (newest %s)",
+                            self.engine_index, code, self.restarts, self.weight_version, self.newest_version)
+                if int(self.weight_version) < int(self.newest_version):
+                    self._leave_router()
                 try:
                     self._launch()
                 except (RuntimeError, TimeoutError) as e:
                     self.failed = f"engine {self.engine_index} could not restart: {e}"
                     log.error(self.failed)
                     return
+                self.restarted_at, self.restart_weight_version = time.time(), self.weight_version
+
+    def _leave_router(self) -> None:
+        """Out of the router before the restarted server answers /health, so it serves no request with the
+        old weights; `rejoin_router` brings it back once the newest weights are in."""
+        if self.router_url is None or not self.routed:
+            return
+        try:
+            remove_worker(self.router_url, self.url)
+        except OSError as e:
+            log.error("engine %d (%s) restarts with weight version %s, older than %s, and could not leave router "
+                      "%s: %s; the manager will refuse its stale samples", self.engine_index, self.url,
+                      self.weight_version, self.newest_version, self.router_url, e)
+            return
+        self.routed = False
+
+    def rejoin_router(self) -> None:
+        """Back into the router; refused while the server holds weights older than the newest pushed."""
+        serving = self.serving_version()
+        if serving is None or serving < int(self.newest_version):
+            raise RuntimeError(
+                f"engine {self.engine_index} ({self.url}) serves weight version {serving} (None: not answering) but "
+                f"the newest is {self.newest_version}: push the newest weights into it (re-forming the weight "
+                "update group under distributed sync) and tell the fleet with note_weights before readmitting it")
+        if self.router_url is not None and not self.routed:
+            add_worker(self.router_url, self.url, self.cfg.engine_startup_timeout_s)
+        self.routed = True
+
+    def serving_version(self) -> int | None:
+        """The weight version the running server reports (SGLang's /model_info), None while it does not answer."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/model_info", timeout=10) as resp:
+                return int(json.loads(resp.read())["weight_version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def info(self) -> dict:
-        return {"url": self.url, "pid": self._process.pid if self._process else None, "restarts": self.restarts,
-                "failed": self.failed, "weight_version": self.weight_version, "model_path": self.model_path}
+        return {"url": self.url, "host": self.host, "base_gpu_id": self.base_gpu_id,
+                "pid": self._process.pid if self._process else None, "restarts": self.restarts,
+                "restarted_at": self.restarted_at, "restart_weight_version": self.restart_weight_version,
+                "failed": self.failed, "weight_version": self.weight_version, "newest_version": self.newest_version,
+                "routed": self.routed, "model_path": self.model_path}
 
-    def note_weights(self, model_path: str, weight_version: str) -> None:
-        """The checkpoint a restart loads, so a restarted engine never serves stale weights."""
-        self.model_path, self.weight_version = model_path, str(weight_version)
+    def note_weights(self, model_path: str | None, weight_version: str) -> None:
+        """The engines now serve `weight_version`. `model_path`: a checkpoint of it, which a restart loads
+        from now on; None when the weights were pushed from memory (tensor or distributed sync), so a restart
+        comes back older and stays out of the router until `rejoin_router`."""
+        self.newest_version = str(weight_version)
+        if model_path is not None:
+            self.model_path, self.weight_version = model_path, str(weight_version)
 
     # ---- control around training and weight updates (SGLang's HTTP API) --------------------------
     def release_memory(self, tags: list[str] | None = None) -> dict:
