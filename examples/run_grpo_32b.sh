@@ -192,7 +192,8 @@ for node in "${NODES[@]:1:$((NUM_NODES - 1))}"; do
 done
 
 # Wait until every node is alive with its GPUs; an srun that exits first fails the job at once.
-"${PYTHON}" - "${RAY_ADDRESS_HEAD}" "${NUM_NODES}" "$((NUM_NODES * RAY_NUM_GPUS))" "${RAY_START_TIMEOUT_S}" <<'PY' &
+"${PYTHON}" - "${RAY_ADDRESS_HEAD}" "${NUM_NODES}" "$((NUM_NODES * RAY_NUM_GPUS))" "${RAY_START_TIMEOUT_S}" \
+  <<'PY' &
 import socket
 import sys
 import time

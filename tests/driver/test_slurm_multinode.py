@@ -30,21 +30,23 @@ args = sys.argv[1:]
 sets = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--set")
 ray.init(address=sets["cluster.ray_address"], logging_level="ERROR")
 
+PASSED_ON = ("CUDA_DEVICE_MAX_CONNECTIONS", "NCCL_IB_GID_INDEX", "NCCL_IB_HCA")
+
 def open_files_soft_limit(pid):
     with open(f"/proc/{{pid}}/limits") as f:
         return next(int(line.split()[3]) for line in f if line.startswith("Max open files"))
 
 @ray.remote(num_cpus=0)
 def where():  # the worker's parent is its node's raylet
-    return (ray.util.get_node_ip_address(), os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS"),
-            open_files_soft_limit(os.getppid()))
+    return {{"ip": ray.util.get_node_ip_address(), "raylet_open_files": open_files_soft_limit(os.getppid()),
+            "env": {{k: os.environ.get(k) for k in PASSED_ON}}}}
 
 nodes = [n for n in ray.nodes() if n["Alive"]]
 seen = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
                 for n in nodes], timeout=60)
 gpus = ray.cluster_resources().get("GPU", 0)
 ray.shutdown()
-print("stand-in driver: nodes", sorted(task[0] for task in seen), "GPUs", gpus)
+print("stand-in driver: nodes", sorted(task["ip"] for task in seen), "GPUs", gpus)
 with open(os.path.join(sets["run_dir"], "stand_in.json"), "w") as f:
     json.dump({{"argv": args, "tasks": seen, "gpus": gpus}}, f)
 """
@@ -58,7 +60,7 @@ def _job_env(tmp_path: Path, ray_tmp: Path, num_nodes: int) -> dict:
            "GPUS_PER_NODE": "2", "RAY_NUM_GPUS": "2", "RAY_PORT": str(free_port()),
            "RAY_TMP_DIR": str(ray_tmp), "RAY_START_TIMEOUT_S": "120", "PYTHON": sys.executable,
            "MC_TRAIN": str(write_executable(tmp_path / "mc-train", STAND_IN_TRAIN.format(python=sys.executable)))}
-    for name in ("HEAD_IP", "CUDA_DEVICE_MAX_CONNECTIONS", "SIM_DEAD_NODES"):
+    for name in ("HEAD_IP", "CUDA_DEVICE_MAX_CONNECTIONS", "SIM_DEAD_NODES", "NCCL_IB_GID_INDEX", "NCCL_IB_HCA"):
         env.pop(name, None)
     return env
 
@@ -69,7 +71,7 @@ def _ray_leftovers(ray_tmp: Path) -> str:
 
 def test_two_simulated_nodes_join_with_their_own_addresses_and_gpus(tmp_path):
     ray_tmp = Path("/tmp") / f"mcsim_{os.getpid()}"  # short: Ray's socket paths have a length limit
-    env = {**_job_env(tmp_path, ray_tmp, num_nodes=2), "REHEARSE": "1"}
+    env = {**_job_env(tmp_path, ray_tmp, num_nodes=2), "REHEARSE": "1", "NCCL_IB_GID_INDEX": "3", "NCCL_IB_HCA": ""}
     try:
         # a low soft limit on open files, as many nodes have, which the script must raise on every node
         result = subprocess.run(["bash", "-c", f'ulimit -Sn 1024 && exec bash "{SCRIPT}"'], env=env, cwd=tmp_path,
@@ -78,10 +80,13 @@ def test_two_simulated_nodes_join_with_their_own_addresses_and_gpus(tmp_path):
         assert result.returncode == 0, output[-4000:]
         assert "Ray cluster up: 2 nodes, 4 GPUs (127.0.0.2, 127.0.0.3)" in result.stdout, output[-4000:]
         seen = json.loads((tmp_path / "run" / "stand_in.json").read_text())
-        assert sorted(ip for ip, _, _ in seen["tasks"]) == ["127.0.0.2", "127.0.0.3"]
-        assert [env_value for _, env_value, _ in seen["tasks"]] == ["1", "1"]  # reached the Ray workers
+        tasks = seen["tasks"]
+        assert sorted(task["ip"] for task in tasks) == ["127.0.0.2", "127.0.0.3"]
+        # what the Ray workers (train actors, engines) inherit on each node; an empty NCCL_IB_HCA is not passed on
+        assert [task["env"] for task in tasks] == [
+            {"CUDA_DEVICE_MAX_CONNECTIONS": "1", "NCCL_IB_GID_INDEX": "3", "NCCL_IB_HCA": None}] * 2
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        assert [raylet_limit for _, _, raylet_limit in seen["tasks"]] == [min(hard, 65536)] * 2
+        assert [task["raylet_open_files"] for task in tasks] == [min(hard, 65536)] * 2
         assert seen["gpus"] == 4
         assert seen["argv"][-1] == "--rehearse"
         calls = srun_calls(tmp_path / "bin")
