@@ -78,7 +78,8 @@ def test_a_whole_gpu_next_to_an_engine_stays_pending_and_the_deadline_names_it(c
     placement = make_placement("colocated", train_devices=1, rollout_devices=1, tp_size=1, use_gpu=True,
                                cpus_per_bundle=0.1, timeout_s=60)
     engines = _engine_like(placement, 0.01)
-    rank = ray.remote(TrainActor).options(num_cpus=0, num_gpus=1, scheduling_strategy=placement.train_strategy(0)).remote()
+    rank = ray.remote(TrainActor).options(num_cpus=0, num_gpus=1,
+                                          scheduling_strategy=placement.train_strategy(0)).remote()
     try:
         get_within([engines[0].location.remote()], 60, ["engine 0"], "engines")
         with pytest.raises(DeadlineExceeded) as pending:
@@ -144,3 +145,12 @@ def test_order_is_numeric_by_node_then_gpu():
     gap = [BundleLocation("10.0.0.1", 0), BundleLocation("10.0.0.1", 2)]
     with pytest.raises(ValueError, match="engine 0"):
         engine_groups([0, 1], gap, engines=1, tp_size=2)
+
+
+def test_a_group_that_cannot_be_placed_is_named_and_removed(cluster):
+    with pytest.raises(DeadlineExceeded, match=r"colocated placement group: placement group of 9 bundles .* not placed "
+                                               r"after 2 s; .*nodes: 127\.0\.0\.[23], 127\.0\.0\.[23]\)"):
+        make_placement("colocated", train_devices=9, rollout_devices=1, tp_size=1, use_gpu=True, cpus_per_bundle=0.1,
+                       timeout_s=2)
+    make_placement("colocated", train_devices=8, rollout_devices=8, tp_size=1, use_gpu=True, cpus_per_bundle=0.1,
+                   timeout_s=30).remove()  # all 8 GPUs: the pending group did not keep any
