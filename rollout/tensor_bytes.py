@@ -2,7 +2,7 @@
 
 The embedded engine's `/update_weights_from_tensor` takes this form in `serialized_named_tensors` (SGLang
 itself takes its MultiprocessingSerializer form there, see weight_sync/ipc.py); no file is written on either
-side. `decode_payload` reads either form, so an engine can take what the trainer sends SGLang.
+side. `decode_named_tensors` reads either form, so an engine can take what the trainer sends SGLang.
 """
 from __future__ import annotations
 
@@ -22,13 +22,10 @@ def encode_named_tensors(named: list[tuple[str, torch.Tensor]]) -> str:
 
 
 def decode_named_tensors(text: str) -> list[tuple[str, torch.Tensor]]:
-    return list(load(base64.b64decode(text)).items())
-
-
-def decode_payload(text: str) -> list[tuple[str, torch.Tensor]]:
     """One serialized_named_tensors entry in either form: this module's safetensors bytes, or SGLang's
-    MultiprocessingSerializer pickle read with SGLang's own restricted unpickler. A pickle (protocol 4+) has
-    its frame length where safetensors has the '{' opening its header."""
+    MultiprocessingSerializer pickle (what the trainer sends SGLang, and the strict embedded engine that stands
+    in for it), read with SGLang's own restricted unpickler. A pickle (protocol 4+) has its frame length where
+    safetensors has the '{' opening its header."""
     raw = base64.b64decode(text)
     if raw[_SAFETENSORS_HEADER_START:_SAFETENSORS_HEADER_START + 1] == b"{":
         return list(load(raw).items())

@@ -12,7 +12,11 @@ def _disk(session) -> dict[str, Any]:
 
 
 def _tensor(session) -> dict[str, Any]:
-    return {"engine": session.cfg.rollout.engine, "tp_size": session.cfg.rollout.tp_size}
+    """SGLang's serialization for SGLang and for the strict embedded engine standing in for it (the rehearsal),
+    which reads it too (rollout/tensor_bytes.py)."""
+    rollout = session.cfg.rollout
+    sglang_form = rollout.engine == "sglang" or rollout.embedded_strict
+    return {"engine": "sglang" if sglang_form else "embedded", "tp_size": rollout.tp_size}
 
 
 def _distributed(session) -> dict[str, Any]:

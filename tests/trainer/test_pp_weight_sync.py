@@ -1,13 +1,20 @@
-"""Weight sync under pipeline parallelism (issue 10, finding 6): a PP=2 TrainGroup on real Megatron-Core (gloo)
-pushes every stage's layers into a strict embedded engine, through `distributed` (one gloo group per stage)
-and through `disk` (one version folder filled by both stages). After each sync the engine's weights equal
-the trainer's HF export, every tensor exactly; each tensor arrived once (a tied output layer as the first
-stage's embedding, an untied one from the last stage) before the version was set, and the version was set
-once. The engine runs in this process so its weights can be read; it is the real server, on loopback HTTP."""
+"""Weight sync from several train ranks, on real Megatron-Core (gloo), into an embedded engine whose weights
+then equal the trainer's HF export, every tensor exactly.
+
+Pipeline parallelism (issue 10, finding 6): a PP=2 TrainGroup pushes every stage's layers into a strict engine
+through `distributed` (one gloo group per stage) and through `disk` (one version folder filled by both
+stages); each tensor arrives once (a tied output layer as the first stage's embedding, an untied one from
+the last stage), all before the version, which is set once.
+Tensor sync (finding 5): two data-parallel ranks colocated with an engine of TP 2 each make their own
+payload in SGLang's serialization and the engine's TP rank j gets the one made by train rank j.
+The engine runs in this process so its weights can be read; it is the real server, on loopback HTTP."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +30,7 @@ from megatron_mc.trainer.group import TrainGroup
 from rollout.embedded_engine import EmbeddedEngine
 from rollout.embedded_server import EmbeddedServer
 from rollout.process import free_port
+from rollout.tensor_bytes import decode_named_tensors
 
 from scenarios import rl_batch, run_config
 
@@ -59,11 +67,28 @@ class RecordingServer(EmbeddedServer):
         return answer
 
 
+class MakerRecordingServer(RecordingServer):
+    """Notes which process made each serialized_named_tensors entry (SGLang's form names its shared memory
+    after the maker), then takes the request as the server does."""
+
+    def __init__(self, engine: RecordingEngine):
+        super().__init__(engine)
+        self.makers: list[list[int]] = []
+
+    async def update_weights_from_tensor(self, request):
+        payloads = (await request.json())["serialized_named_tensors"]
+        self.makers.append([int(re.search(rb"/torch_(\d+)_", base64.b64decode(p)).group(1)) for p in payloads])
+        rank_tensors = [dict(decode_named_tensors(p)) for p in payloads]
+        assert all(t.keys() == rank_tensors[0].keys() and all(torch.equal(v, rank_tensors[0][n]) for n, v in t.items())
+                   for t in rank_tensors)
+        return await super().update_weights_from_tensor(request)
+
+
 class InProcessEngine:
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, server_class=RecordingServer):
         from aiohttp import web
 
-        self.server = RecordingServer(RecordingEngine(str(model_dir), dtype="float32"))
+        self.server = server_class(RecordingEngine(str(model_dir), dtype="float32"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -142,6 +167,29 @@ def test_pipeline_stages_sync_every_layer(cluster, tmp_path, tied):
         assert sorted(index["weight_map"]) == sorted(after_second)
         assert {shard.split("-")[1] for shard in index["weight_map"].values()} == {"pp0", "pp1"}
         assert sorted(p.name for p in (tmp_path / "sync").iterdir()) == ["weights_v000002"]
+        assert engine.server.violations == []
+    finally:
+        group.shutdown()
+        engine.stop()
+
+
+def test_each_engine_tp_rank_gets_the_payload_its_colocated_train_rank_made(cluster, tmp_path):
+    import ray
+
+    hf_dir = prepare_tiny_default().hf_dir
+    engine = InProcessEngine(hf_dir, MakerRecordingServer)
+    group = TrainGroup(run_config(lr=1e-2, world=2), str(hf_dir))
+    try:
+        pids = ray.get([actor.__ray_call__.remote(lambda actor: os.getpid()) for actor in group.actors])
+        prompt = rl_batch().prompt_ids[0]
+        group.train_sft(TrainBatch.for_sft([prompt] * 2, [[7, 8, 9, 10, 11, 12]] * 2))
+        group.update_engine_weights("tensor", [engine.url], 1, engine="sglang", tp_size=2, bucket_bytes=64 << 10)
+        expected = exported(group, tmp_path / "export")
+        assert_engine_holds(engine, expected)
+        assert len(engine.server.makers) > 1, "several buckets"
+        assert all(makers == pids for makers in engine.server.makers)
+        [(version, loaded)] = engine.server.versions
+        assert version == "1" and sorted(loaded) == sorted(2 * list(expected))  # each TP rank's entry, once
         assert engine.server.violations == []
     finally:
         group.shutdown()
