@@ -28,6 +28,7 @@ import psutil
 from megatron_mc.config import RunConfig, dump_config, load_config
 from megatron_mc.data.tiny_default import prepare_tiny_default
 from megatron_mc.planning.memory import GIB
+from megatron_mc.planning.cluster_layout import check_cluster_layout
 from megatron_mc.planning.plan import make_plan
 from megatron_mc.rehearsal.cluster import REHEARSAL_ENV, simulated_cluster
 from megatron_mc.rehearsal.layout import STEPS, rehearsal_config, rehearsal_world_size
@@ -58,6 +59,7 @@ def ledger_sizes(cfg: RunConfig) -> tuple[float, dict[str, dict[str, float]]]:
 
 def rehearse(config_path: str, overrides: list[str], work_dir: str | None = None, timeout_s: float = 1500.0) -> int:
     cfg = load_config(config_path, overrides)
+    check_cluster_layout(cfg)  # what the real cluster would refuse, before the layout is shrunk
     work = Path(work_dir or f"{cfg.run_dir}_rehearsal").resolve()
     if work.exists():
         import shutil

@@ -5,6 +5,7 @@ export, and no process of the run left. (The 32B config is rehearsed through exa
 tests/driver/test_slurm_rehearsal.py.)"""
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +17,20 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.rehearsal, pytest.mark.timeout(1800)]
 
 
-def rehearse(config: str, tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+def rehearse(config: str, tmp_path: Path, *overrides: str, timeout_s: float = 1700) -> subprocess.CompletedProcess:
+    """Run the rehearsal in a session of its own, so that a timeout also stops the simulated nodes it started."""
     sets = [arg for item in (f"run_dir={tmp_path / 'run'}", *overrides) for arg in ("--set", item)]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "RAY_DEDUP_LOGS": "0"}
-    return subprocess.run([sys.executable, "-m", "megatron_mc.driver.cli", "--config",
-                           str(REPO / "examples" / "configs" / f"{config}.yaml"), "--rehearse", *sets],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1700)
+    command = [sys.executable, "-m", "megatron_mc.driver.cli", "--config",
+               str(REPO / "examples" / "configs" / f"{config}.yaml"), "--rehearse", *sets]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
 @pytest.mark.parametrize("config", ["qwen3_4b_microcoder_grpo", "qwen3_30b_a3b_moe"])
