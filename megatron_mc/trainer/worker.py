@@ -10,6 +10,7 @@ Construct only in a process that may change torch's global state: on CPU the pla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import shutil
 from functools import partial
@@ -32,7 +33,9 @@ from megatron_mc.trainer.checkpointing import load_training_checkpoint, save_tra
 from megatron_mc.trainer.lr_schedule import make_lr_scheduler
 from megatron_mc.trainer.microbatches import MicroBatch, micro_batches, padded_to, schedule_length, shard_indices
 from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntropy, units
+from megatron_mc.trainer.offload import RESIDENT, HostOffload
 from megatron_mc.trainer.reference import ReferenceWeights
+from rollout.gpu_ledger import book, my_gpus
 
 # Finite, so that p * log p of a padding column is 0 * (-1e30) = 0, not 0 * (-inf) = nan.
 _PADDED_VOCAB_LOGIT = -1e30
@@ -70,6 +73,10 @@ class TrainWorker:
         self.length_multiple = sequence_length_multiple(self.cp_size, cfg.parallel.tp, cfg.parallel.sequence_parallel)
         self._loop = asyncio.new_event_loop()
         self._syncs: dict = {}
+        self._offload = HostOffload(self.model, self.optimizer, self.device)
+        self._holder = f"train rank {torch.distributed.get_rank()}"
+        self._gpus = _ray_gpus()
+        self._book(RESIDENT)
 
     def _configure_schedule(self) -> None:
         """What Megatron-LM's training loop sets on the model config for its schedules."""
@@ -142,9 +149,46 @@ class TrainWorker:
         zeros = torch.zeros(mask.shape, dtype=logprobs.dtype, device=logprobs.device)
         return zeros.masked_scatter(mask, logprobs), zeros.masked_scatter(mask, entropy)
 
+    # ---- device memory between phases (colocated engines) ------------------------------------------
+    def offload(self, keep_weights: bool = False) -> int:
+        """Collective (a deferred parameter all-gather finishes first): move this rank's optimizer state
+        and gradient buffers (and, unless keep_weights, its parameters) to host memory and free the device
+        memory. keep_weights leaves the parameters for a weight update; a later offload() moves them too.
+        Returns the device bytes freed."""
+        self._params_current()
+        freed = self._offload.offload(keep_weights)
+        # Megatron's activation workspace (sequence-parallel gathers) goes too; it is rebuilt on demand.
+        self.ps.get_global_memory_buffer().buffer.clear()
+        self._book(self._offload.state)
+        return freed
+
+    def onload(self) -> None:
+        """Bring back everything offload() moved; the next step equals the one without the round trip."""
+        self._offload.onload()
+        self._book(RESIDENT)
+
+    def _book(self, phase: str) -> None:
+        book(self._holder, "train", phase, self._gpus)
+
+    @contextlib.contextmanager
+    def _computing(self, what: str):
+        """The rank holds activations on top of its resident state while the block runs."""
+        if self._offload.state != RESIDENT:
+            raise RuntimeError(f"{self._holder}: {what} while offloaded ({self._offload.state!r}: see "
+                               "trainer/offload.py); call onload() before computing")
+        self._book("training")
+        try:
+            yield
+        finally:
+            self._book(RESIDENT)
+
     # ---- what the driver asks ----------------------------------------------------------------------
     def compute_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         """Log-probs of this rank's share of the responses at batch.temperature, by batch position."""
+        with self._computing("compute_logprobs"):
+            return self._logprobs(batch)
+
+    def _logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         indices = shard_indices(len(batch), self.dp_rank, self.dp_size)
         mbs = self._micro_batches(batch.select(indices))  # an empty shard still runs the schedule
 
@@ -166,9 +210,10 @@ class TrainWorker:
         if self.reference is None:
             raise RuntimeError("reference log-probs need algo.kl_coef > 0: the trainer keeps the reference "
                                "weights only when the KL term is on")
-        self._params_current()
-        with self.reference.swapped_in():
-            return self.compute_logprobs(batch)
+        with self._computing("compute_ref_logprobs"):
+            self._params_current()
+            with self.reference.swapped_in():
+                return self._logprobs(batch)
 
     def train(self, batch: TrainBatch) -> dict:
         """cfg.train.optimizer_steps_per_rl_step optimizer steps over consecutive mini-batches of `batch`
@@ -183,10 +228,11 @@ class TrainWorker:
 
     def _optimize(self, mini_batches: list[TrainBatch], objective) -> dict:
         records, steps = [], []
-        for mini in mini_batches:
-            record, step = self._optimizer_step(mini, objective)
-            records += record
-            steps.append(step)
+        with self._computing("training"):
+            for mini in mini_batches:
+                record, step = self._optimizer_step(mini, objective)
+                records += record
+                steps.append(step)
         return {"records": records if self.reports else [], "steps": steps}
 
     def _optimizer_step(self, mini: TrainBatch, objective) -> tuple[list, dict]:
@@ -255,6 +301,14 @@ class TrainWorker:
             self._loop.run_until_complete(sync.close())
         self._loop.close()
         state.destroy()
+
+
+def _ray_gpus() -> list:
+    """The (node, GPU) pairs Ray gave this rank's actor, for the rehearsal's memory ledger; none outside
+    Ray."""
+    import ray
+
+    return my_gpus() if ray.is_initialized() else []
 
 
 def _padding_loss(mb: MicroBatch, part: MicroBatch, output: torch.Tensor, non_loss_data: bool = False):
