@@ -1,5 +1,5 @@
-"""examples/run_grpo_32b.sh under a simulated one-node Slurm job (SLURM_* set, `srun` a plain launcher on
-PATH) starts the Ray head, launches the real mc-train on the tiny config, which joins that cluster and
+"""examples/run_grpo_32b.sh under a simulated one-node Slurm job (tests.support.simulated_slurm: the node's
+address is 127.0.0.2) starts the Ray head, launches the real mc-train on the tiny config, which joins that cluster and
 trains its first step; the job's exit status is the driver's and no Ray process outlives it."""
 import os
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import FAKE_SRUN, free_port, write_executable
+from tests.support import free_port, simulated_slurm, write_executable
 
 from tests.driver.tiny_run import REPO, TINY_CONFIG, driver_env, metrics_rows, small_run_overrides
 
@@ -26,16 +26,14 @@ def test_run_script_reaches_the_first_training_step(tmp_path):
     run_dir = tmp_path / "run"
     ray_tmp = Path("/tmp") / f"mcdrv_{os.getpid()}"  # short: Ray's socket paths have a length limit
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    write_executable(bin_dir / "srun", FAKE_SRUN)
-    env = {**driver_env(),
-           "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+    # not 127.0.0.1: Ray replaces that node address with the machine's own, which tests must not use
+    env = {**driver_env(), **simulated_slurm(bin_dir, 1, f"{Path(sys.executable).parent}:{os.environ['PATH']}"),
            "SLURM_JOB_ID": "4243", "SLURM_CPUS_PER_TASK": "2", "SLURM_SUBMIT_DIR": str(REPO),
            "CONFIG": str(TINY_CONFIG), "RUN_DIR": str(run_dir), "GPUS_PER_NODE": "2", "RAY_NUM_GPUS": "0",
-           "NET_IF": "lo", "HEAD_IP": "127.0.0.1", "RAY_PORT": str(free_port()), "RAY_TMP_DIR": str(ray_tmp),
+           "RAY_PORT": str(free_port()), "RAY_TMP_DIR": str(ray_tmp),
            "PYTHON": sys.executable,
            "MC_TRAIN": str(write_executable(bin_dir / "mc-train", MC_TRAIN.format(python=sys.executable)))}
-    env.pop("SLURM_JOB_NODELIST", None)
+    env.pop("HEAD_IP", None)
     run_dir.mkdir()
     try:
         result = subprocess.run(["bash", str(SCRIPT), *small_run_overrides(run_dir, 1)], env=env, cwd=tmp_path,
