@@ -68,8 +68,9 @@ class EngineWeightSync:
 
     # ---- per transport -----------------------------------------------------------------------------
     def _distributed(self, engine_urls, version, buckets, options) -> None:
-        sync = self._transport("distributed", engine_urls, options) if self.source else None
-        error = self._attempt(sync.begin_session()) if self.coordinator else None
+        sync, error = self._transport("distributed", engine_urls, options) if self.source else (None, None)
+        if self.coordinator and error is None:
+            error = self._attempt(sync.begin_session())
         opened = self.coordinator and error is None
         failed = self._any_failed(error)
         for stage in range(self.stages):
@@ -86,8 +87,9 @@ class EngineWeightSync:
             raise error
 
     def _disk(self, engine_urls, version, buckets, options) -> None:
-        sync = self._transport("disk", engine_urls, options) if self.source else None
-        error = _call(sync.prepare, version) if self.coordinator else None
+        sync, error = self._transport("disk", engine_urls, options) if self.source else (None, None)
+        if self.coordinator and error is None:
+            error = _call(sync.prepare, version)
         if not self._any_failed(error):  # the staging folder exists before anyone writes
             walk = buckets()
             if self.source:
@@ -115,19 +117,21 @@ class EngineWeightSync:
                                                                       dist.get_world_size())
         member = self._ipc_group(engine_ranks)
         poster = member is not None and dist.get_rank() == member[1][0]
-        sync = self._transport("tensor", [engine_urls[member[0]]], {"engine": engine, "tp_size": tp_size}) \
-            if poster else None
-        error = self._attempt(sync.begin_session()) if poster else None
+        sync, error = self._transport("tensor", [engine_urls[member[0]]], {"engine": engine, "tp_size": tp_size}) \
+            if poster else (None, None)
+        if poster and error is None:
+            error = self._attempt(sync.begin_session())
         opened = poster and error is None
         failure = self._group_status(member, error)
         for bucket in buckets():
             if member is None or failure is not None:
                 continue  # still walking: the walk is collective
             payload, keep = SERIALIZERS[engine](bucket)
-            payloads = [None] * len(member[1]) if poster else None
-            dist.gather_object(payload, payloads, dst=member[1][0], group=member[2])
-            if poster:
-                error = self._attempt(sync.send(payloads))
+            gathered = [None] * len(member[1]) if poster else None
+            dist.gather_object(payload, gathered, dst=member[1][0], group=member[2])
+            if poster:  # gathered in group rank order, i.e. by global rank; the engine wants TP rank order
+                by_rank = dict(zip(sorted(member[1]), gathered))
+                error = self._attempt(sync.send([by_rank[r] for r in member[1]]))
             failure = self._group_status(member, error)  # every rank keeps its payload's tensors until here
             del keep
         if opened:
@@ -139,13 +143,17 @@ class EngineWeightSync:
 
     # ---- helpers -----------------------------------------------------------------------------------
     def _transport(self, kind: str, engine_urls: list[str], options: dict):
-        """One per (kind, engines, options), kept across calls: a `distributed` group is formed once."""
+        """(transport, None), or (None, why it could not be made). One per (kind, engines, options), kept
+        across calls: a `distributed` group is formed once."""
         key = (kind, tuple(engine_urls), repr(sorted(options.items())))
         if key not in self._transports:
             if kind == "distributed":
                 options = {"master_address": node_address(), "master_port": free_port(), **options}
-            self._transports[key] = make_weight_sync(kind, engine_urls, **options)
-        return self._transports[key]
+            try:
+                self._transports[key] = make_weight_sync(kind, engine_urls, **options)
+            except Exception as e:  # noqa: BLE001 - raised by the caller once the ranks agree
+                return None, e
+        return self._transports[key], None
 
     def _walk(self, buckets: Iterator[Bucket], send) -> Optional[Exception]:
         """Every bucket, each sent (when `send` is given) before the next is drawn, as iter_hf_buckets

@@ -168,6 +168,13 @@ def test_pipeline_stages_sync_every_layer(cluster, tmp_path, tied):
         assert {shard.split("-")[1] for shard in index["weight_map"].values()} == {"pp0", "pp1"}
         assert sorted(p.name for p in (tmp_path / "sync").iterdir()) == ["weights_v000002"]
         assert engine.server.violations == []
+
+        # a failing stage source: every rank returns (none waits for the others' turns), the version stays
+        with pytest.raises(Exception, match="has no config.json"):
+            group.update_engine_weights("disk", [engine.url], 3, directory=str(tmp_path / "sync"),
+                                        reference_model_dir=str(tmp_path))
+        assert engine.server.weight_version == "2"
+        assert_engine_holds(engine, after_second)
     finally:
         group.shutdown()
         engine.stop()
