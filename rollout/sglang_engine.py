@@ -30,6 +30,30 @@ log = logging.getLogger("rollout.engine")
 FLUSH_TIMEOUT_S = 120.0  # how long an engine may take to become idle before a release or a cache flush
 
 
+LONGER_CONTEXT_ENV = "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN"
+
+
+def server_env(cfg: RolloutConfig) -> dict[str, str]:
+    """Environment for the server process. SGLang derives the longest context from the model config
+    (sglang/srt/utils/hf_transformers/common.py get_context_length: max_position_embeddings, times the
+    rope_scaling factor only when the scaling names no original_max_position_embeddings) and refuses a longer
+    --context-length unless SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=1 (configs/model_config.py
+    _derive_context_length). Qwen3 with YaRN factor 2 over 32768 derives 40960 and refuses 65536, the window
+    the scaling (the trainer's too) is made for. So: allowed up to original_max_position_embeddings x factor,
+    refused beyond it, where the positions would be extrapolated past what the scaling covers."""
+    scaling = cfg.rope_scaling or {}
+    if cfg.context_length is None or "original_max_position_embeddings" not in scaling:
+        return {}
+    window = int(scaling["original_max_position_embeddings"] * scaling.get("factor", 1.0))
+    if cfg.context_length > window:
+        raise ValueError(
+            f"rollout.context_length {cfg.context_length} is longer than the window rollout.rope_scaling is made "
+            f"for ({scaling['original_max_position_embeddings']} x factor {scaling.get('factor', 1.0)} = {window}); "
+            "raise the factor (in model.rope_scaling too: trainer and engines must scale alike) or shorten the "
+            "context")
+    return {LONGER_CONTEXT_ENV: "1"}
+
+
 def _node_address() -> str:
     import ray
 
@@ -96,7 +120,7 @@ class EngineActor:
         command = server_command(self.cfg, self.model_path, self.host, self.port, seed=self.seed + self.restarts,
                                  base_gpu_id=self.base_gpu_id, weight_version=self.weight_version,
                                  use_gpu=self.use_gpu)
-        self._process = start_process(command, self.log_path)
+        self._process = start_process(command, self.log_path, env=server_env(self.cfg))
         wait_healthy(self.url, self._process, self.cfg.engine_startup_timeout_s, self.log_path)
 
     def _watch(self) -> None:
