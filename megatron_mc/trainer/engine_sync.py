@@ -79,8 +79,9 @@ class EngineWeightSync:
             if stage == self.stage:
                 error = self._walk(buckets(), sync.send if self.source else None)
             failed = self._any_failed(error)
-        if opened:
-            error = error or self._attempt(sync.end_session())
+        if opened:  # closed even after a failure, so that the next update can open one
+            closed = self._attempt(sync.end_session())
+            error = error or closed
         if self.coordinator and not failed and error is None:
             error = self._attempt(sync.set_version(version))
         if error is not None:
@@ -135,7 +136,8 @@ class EngineWeightSync:
             failure = self._group_status(member, error)  # every rank keeps its payload's tensors until here
             del keep
         if opened:
-            error = error or self._attempt(sync.end_session())
+            closed = self._attempt(sync.end_session())
+            error = error or closed
             if error is None:
                 error = self._attempt(sync.set_version(version))
         if error is not None:

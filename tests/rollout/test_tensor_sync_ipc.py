@@ -4,7 +4,9 @@
 - payloads made in another process (a train rank) open in this one with SGLang's deserializer, and hold a
   copy: rewriting the bucket's buffer afterwards (iter_hf_buckets does, for the next bucket) leaves them intact;
 - an engine's payloads come from the train ranks on its GPUs, which must share a node and not share GPUs;
-- one process cannot make the payloads of several SGLang GPUs, and the embedded engine's form still reads.
+- one process cannot make the payloads of several SGLang GPUs, and the embedded engine's form still reads;
+- an engine (the embedded one, in a child process) takes SGLang's form over HTTP, and a refused bucket still
+  closes SGLang's weight-update session, so the next update can open one.
 The per-rank assembly from two train ranks into an engine is tests/trainer/test_pp_weight_sync.py."""
 from __future__ import annotations
 
@@ -16,9 +18,14 @@ import pytest
 import torch
 
 from megatron_mc.trainer.engine_sync import check_colocated, colocated_ranks
+from rollout.client import EngineRequestError, SGLangClient
+from rollout.process import free_port
 from rollout.tensor_bytes import decode_named_tensors, encode_named_tensors
+from rollout.weight_sync import make_weight_sync
 from rollout.weight_sync.ipc import visible_gpu
 from rollout.weight_sync.tensor import TensorWeightSync
+
+from conftest import hf_model
 
 MAKE_PAYLOAD = """
 import sys, torch
@@ -86,3 +93,26 @@ def test_one_process_refuses_to_make_several_sglang_gpus_payloads():
     with pytest.raises(ValueError, match="into 2 engine GPUs: CUDA IPC handles must be made on each TP rank's"):
         asyncio.run(sync.update([[("a", torch.ones(1))]], version=1))
     asyncio.run(sync.close())
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_refused_bucket_closes_the_session_and_sglangs_form_loads(embedded_server, tiny_model_dir,
+                                                                      other_tiny_model_dir):
+    url = embedded_server(tiny_model_dir)
+    new = hf_model(other_tiny_model_dir)
+    buckets = [[(n, p.detach().clone()) for n, p in new.named_parameters()]]
+    transports = {"tensor": {"engine": "sglang"},
+                  "distributed": {"master_address": "127.0.0.1", "master_port": free_port(), "backend": "gloo"}}
+
+    async def scenario():
+        async with SGLangClient(url, max_retries=0) as client:
+            for version, (kind, options) in enumerate(transports.items(), start=1):
+                sync = make_weight_sync(kind, [url], **options)
+                with pytest.raises(EngineRequestError, match="model.no_such_layer.weight.*not a parameter"):
+                    await sync.update([[("model.no_such_layer.weight", torch.zeros(2, 2))]], version=99)
+                await sync.update(buckets, version=version)
+                await sync.close()
+                assert (await client.get("/get_model_info"))["weight_version"] == str(version)
+
+    asyncio.run(scenario())
