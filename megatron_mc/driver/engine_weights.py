@@ -20,8 +20,10 @@ def _tensor(session) -> dict[str, Any]:
 
 
 def _distributed(session) -> dict[str, Any]:
-    return {"tp_size": session.cfg.rollout.tp_size,
-            "backend": "nccl" if session.cfg.rollout.engine == "sglang" else "gloo"}
+    """The group has the trainer's sender and every engine rank: SGLang joins with each of its TP ranks
+    (rank_offset + tp_rank), the embedded engine with its one process."""
+    sglang = session.cfg.rollout.engine == "sglang"
+    return {"tp_size": session.cfg.rollout.tp_size if sglang else 1, "backend": "nccl" if sglang else "gloo"}
 
 
 TRANSPORT_OPTIONS: dict[str, Callable[[Any], dict[str, Any]]] = {

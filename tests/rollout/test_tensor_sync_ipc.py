@@ -116,3 +116,20 @@ def test_a_refused_bucket_closes_the_session_and_sglangs_form_loads(embedded_ser
                 assert (await client.get("/get_model_info"))["weight_version"] == str(version)
 
     asyncio.run(scenario())
+
+
+def test_the_rehearsals_strict_engine_gets_sglangs_form_and_joins_a_group_as_one_rank():
+    from types import SimpleNamespace
+
+    from megatron_mc.driver.engine_weights import TRANSPORT_OPTIONS
+    from rollout.config import RolloutConfig
+
+    def options(kind: str, **rollout) -> dict:
+        return TRANSPORT_OPTIONS[kind](SimpleNamespace(cfg=SimpleNamespace(rollout=RolloutConfig(**rollout))))
+
+    assert options("tensor", engine="sglang", tp_size=2) == {"engine": "sglang", "tp_size": 2}
+    assert options("tensor", engine="embedded", embedded_strict=True, tp_size=2) == {"engine": "sglang", "tp_size": 2}
+    assert options("tensor", engine="embedded") == {"engine": "embedded", "tp_size": 1}
+    assert options("distributed", engine="sglang", tp_size=4) == {"tp_size": 4, "backend": "nccl"}
+    assert options("distributed", engine="embedded", embedded_strict=True, tp_size=4) == {"tp_size": 1,
+                                                                                          "backend": "gloo"}
