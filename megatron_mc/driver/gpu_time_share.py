@@ -4,8 +4,9 @@ SGLang's memory saver frees an engine's weights and KV cache on release, and the
 with stale contents, so the order is fixed:
 
   to the trainer:  engines idle -> engines release weights and KV cache -> trainer loads its state back
-  to the engines:  trainer offloads its state (GPU memory freed) -> engine weights back -> weight update
-                   -> KV cache (and CUDA graphs) back
+  to the engines:  trainer offloads gradients and optimizer state (GPU memory freed) -> engine weights back
+                   -> weight update (read from the trainer's weights, still on its GPUs) -> trainer offloads
+                   its weights -> KV cache (and CUDA graphs) back
 
 Disaggregated placement has nothing to hand over: the weight update is all there is.
 """
@@ -40,10 +41,11 @@ class GpuTimeShare:
         if not self.colocated:
             sync_engine_weights(self.session, version)
             return
-        self.session.group.offload()
+        self.session.group.offload(keep_weights=True)
         self.trainer_holds_gpus = False
         self.session.fleet.resume_memory(WEIGHTS)
         sync_engine_weights(self.session, version)
+        self.session.group.offload()
         self.session.fleet.resume_memory(KV_CACHE)
 
     @contextlib.contextmanager

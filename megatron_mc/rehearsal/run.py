@@ -52,7 +52,8 @@ def ledger_sizes(cfg: RunConfig) -> tuple[float, dict[str, dict[str, float]]]:
     resident = sum(v for k, v in plan.train_bytes.items() if k in ("weights", "grads", "optimizer"))
     capacity = cfg.cluster.gpu_memory_gib * GIB
     return capacity, {
-        "train": {"resident": resident, "training": plan.train_total, "offloaded": 0.0},
+        "train": {"resident": resident, "training": plan.train_total, "weights": plan.train_bytes["weights"],
+                  "offloaded": 0.0},
         "engine": {"serving": cfg.rollout.mem_fraction_static * capacity,
                    "weights": plan.engine_bytes["weights"], "released": 0.0}}
 

@@ -180,10 +180,10 @@ class TrainGroup:
     def export_hf(self, out_dir: str, hf_config_dir: Optional[str] = None) -> list[str]:
         return self._all("export_hf", str(out_dir), None if hf_config_dir is None else str(hf_config_dir))[0]
 
-    def offload(self) -> None:
+    def offload(self, keep_weights: bool = False) -> None:
         """Every rank moves its parameters, gradients and optimizer state off the GPU (colocated: before
-        the engines take their memory back)."""
-        self._all("offload")
+        the engines take their memory back); keep_weights leaves the parameters for a weight update."""
+        self._all("offload", keep_weights=keep_weights)
 
     def onload(self) -> None:
         """Every rank moves them back onto its GPU (colocated: after the engines released theirs)."""
