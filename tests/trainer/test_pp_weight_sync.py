@@ -7,7 +7,9 @@ stages); each tensor arrives once (a tied output layer as the first stage's embe
 the last stage), all before the version, which is set once.
 Tensor sync (finding 5): two data-parallel ranks colocated with an engine of TP 2 each make their own
 payload in SGLang's serialization and the engine's TP rank j gets the one made by train rank j.
-The engine runs in this process so its weights can be read; it is the real server, on loopback HTTP."""
+The engine runs in this process so its weights can be read; it is the real server, on loopback HTTP. The
+simulated node declares 2 GPUs as Ray resources (torch is the CPU build), so Ray narrows each rank's
+CUDA_VISIBLE_DEVICES as on a cluster."""
 from __future__ import annotations
 
 import asyncio
@@ -113,7 +115,7 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     nodes = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 2, "num_gpus": 0, "node_ip_address": NODE, "include_dashboard": False})
+        "num_cpus": 2, "num_gpus": 2, "node_ip_address": NODE, "include_dashboard": False})
     ray.init(address=nodes.address, log_to_driver=False)
     yield nodes
     ray.shutdown()
@@ -188,6 +190,9 @@ def test_each_engine_tp_rank_gets_the_payload_its_colocated_train_rank_made(clus
     group = TrainGroup(run_config(lr=1e-2, world=2), str(hf_dir))
     try:
         pids = ray.get([actor.__ray_call__.remote(lambda actor: os.getpid()) for actor in group.actors])
+        visible = ray.get([actor.__ray_call__.remote(lambda actor: os.environ["CUDA_VISIBLE_DEVICES"])
+                           for actor in group.actors])
+        assert sorted(visible) == ["0", "1"]  # Ray narrowed each rank to its (declared) GPU; engine_sync checks them
         prompt = rl_batch().prompt_ids[0]
         group.train_sft(TrainBatch.for_sft([prompt] * 2, [[7, 8, 9, 10, 11, 12]] * 2))
         group.update_engine_weights("tensor", [engine.url], 1, engine="sglang", tp_size=2, bucket_bytes=64 << 10)
