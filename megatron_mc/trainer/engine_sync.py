@@ -59,6 +59,9 @@ class EngineWeightSync:
         pushes = {"distributed": self._distributed, "disk": self._disk, "tensor": self._tensor}
         if kind not in pushes:
             raise ValueError(f"rollout.weight_sync must be one of {sorted(pushes)}, got {kind!r}")
+        if kind == "distributed" and self.stages > 1 and {"master_address", "master_port"} & set(options):
+            raise ValueError("weight sync distributed with pipeline stages: each stage's source picks its own "
+                             "rendezvous (its node, a free port); do not pass master_address / master_port")
         bucket_bytes = int(options.pop("bucket_bytes", DEFAULT_BUCKET_BYTES))
         pushes[kind](engine_urls, version, lambda: self.buckets_of(bucket_bytes), options)
 
