@@ -106,8 +106,7 @@ class EngineFleet:
         try:
             await sync.update(buckets, version)
             await asyncio.to_thread(self.flush_cache)
-            if (source := sync.restart_source()) is not None:
-                await asyncio.to_thread(self.note_weights, source, version)
+            await asyncio.to_thread(self.note_weights, sync.restart_source(), version)
         finally:
             await asyncio.to_thread(self.resume_generation)
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from rollout import gpu_ledger
 from rollout.config import RolloutConfig
-from rollout.launch_args import server_command
+from rollout.launch_args import SERVER_ENV, server_command
 from rollout.process import free_port, start_process, stop_process, wait_healthy
 from rollout.router import add_worker, remove_worker
-from rollout.sglang_contract import KV_CACHE, WEIGHTS
+from rollout.sglang_contract import KV_CACHE, STRICT_VIOLATION_EXIT_CODE, WEIGHTS
 from rollout.waits import DeadlineExceeded
 
 log = logging.getLogger("rollout.engine")
@@ -31,6 +31,14 @@ FLUSH_TIMEOUT_S = 120.0  # how long an engine may take to become idle before a r
 
 
 LONGER_CONTEXT_ENV = "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN"
+
+
+class EngineControlError(RuntimeError):
+    """An engine refused a control request (release, resume, flush, pause); the message has its answer."""
+
+    def __init__(self, message: str, status: int, answer: str):
+        super().__init__(message)
+        self.status, self.answer = status, answer
 
 
 def server_env(cfg: RolloutConfig) -> dict[str, str]:
@@ -120,7 +128,7 @@ class EngineActor:
         command = server_command(self.cfg, self.model_path, self.host, self.port, seed=self.seed + self.restarts,
                                  base_gpu_id=self.base_gpu_id, weight_version=self.weight_version,
                                  use_gpu=self.use_gpu)
-        self._process = start_process(command, self.log_path, env=server_env(self.cfg))
+        self._process = start_process(command, self.log_path, env={**SERVER_ENV, **server_env(self.cfg)})
         wait_healthy(self.url, self._process, self.cfg.engine_startup_timeout_s, self.log_path)
 
     def _watch(self) -> None:
@@ -128,6 +136,10 @@ class EngineActor:
             code = self._process.wait()
             with self._lock:
                 if self._stopping:
+                    return
+                if code == STRICT_VIOLATION_EXIT_CODE:  # a strict engine (rehearsal) stopped where SGLang would die
+                    self.failed = f"engine {self.engine_index} ({self.url}) died: {self._contract_violation()}"
+                    log.error(self.failed)
                     return
                 if self.restarts >= self.cfg.max_engine_restarts:
                     self.failed = f"engine {self.engine_index} exited with code {code} after {self.restarts} restarts"
@@ -145,6 +157,11 @@ class EngineActor:
                     log.error(self.failed)
                     return
                 self.restarted_at, self.restart_weight_version = time.time(), self.weight_version
+
+    def _contract_violation(self) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        found = [line for line in lines if "strict SGLang contract" in line]
+        return found[-1].split("rollout.embedded_server ", 1)[-1] if found else f"see {self.log_path}"
 
     def _leave_router(self) -> None:
         """Out of the router before the restarted server answers /health, so it serves no request with the
@@ -237,10 +254,10 @@ class EngineActor:
         while True:
             try:
                 return self._post("/flush_cache", {})
-            except urllib.error.HTTPError as e:
-                if e.code != 400:
+            except EngineControlError as e:
+                if e.status != 400:
                     raise
-                answer = e.read().decode(errors="replace").strip()
+                answer = e.answer
             if time.monotonic() > deadline:
                 raise DeadlineExceeded(
                     f"engine {self.engine_index} ({self.url}) did not become idle {purpose}: /flush_cache still "
@@ -271,8 +288,13 @@ class EngineActor:
     def _post(self, path: str, payload: dict):
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=600) as resp:
-            body = resp.read().decode()
+        try:
+            with urllib.request.urlopen(request, timeout=600) as resp:
+                body = resp.read().decode()
+        except urllib.error.HTTPError as e:  # the server's own words, e.g. what a strict engine refused
+            answer = e.read().decode(errors="replace").strip()
+            raise EngineControlError(f"engine {self.engine_index} ({self.url}) answered {path} with HTTP {e.code}: "
+                                     f"{answer[:2000]}", e.code, answer) from None
         try:
             return json.loads(body)
         except json.JSONDecodeError:

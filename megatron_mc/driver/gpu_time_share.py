@@ -36,15 +36,16 @@ class GpuTimeShare:
         self.session.group.onload()
         self.trainer_holds_gpus = True
 
-    def to_engines(self, version: int) -> None:
-        """Hand the GPUs to the engines with the weights of `version` loaded."""
+    def to_engines(self, version: int, reform: bool = False) -> None:
+        """Hand the GPUs to the engines with the weights of `version` loaded (`reform`: a distributed weight
+        group formed anew, after an engine restarted)."""
         if not self.colocated:
-            sync_engine_weights(self.session, version)
+            sync_engine_weights(self.session, version, reform)
             return
         self.session.group.offload(keep_weights=True)
         self.trainer_holds_gpus = False
         self.session.fleet.resume_memory(WEIGHTS)
-        sync_engine_weights(self.session, version)
+        sync_engine_weights(self.session, version, reform)
         self.session.group.offload()
         self.session.fleet.resume_memory(KV_CACHE)
 
@@ -59,3 +60,14 @@ class GpuTimeShare:
         finally:
             if was_engines:
                 self.to_engines(version)
+
+    def readmit_restarted(self, version: int) -> list[int]:
+        """Engines restarted since the last push came back with the start weights (tensor and distributed
+        sync leave nothing on disk to load): push every engine `version` again, with a new group, and route
+        to them again. Returns the restarted engines."""
+        stale = self.session.fleet.engines_needing_weights(version)
+        if stale:
+            self.to_trainer()
+            self.to_engines(version, reform=True)
+            self.session.fleet.readmit(stale)
+        return stale

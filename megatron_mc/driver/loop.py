@@ -70,6 +70,8 @@ class RLLoop:
 
     async def rl_step(self, step: int) -> None:
         cfg, group, timers = self.cfg, self.session.group, self.logger.timers
+        with timers.phase("engine_check"):
+            restarted = self.share.readmit_restarted(step - 1)
         with timers.phase("temperature"):
             temperature = await self.temperature.for_step(step, self.session.manager)
         with timers.phase("rollout"):
@@ -97,7 +99,7 @@ class RLLoop:
                    **logprob_diff([s.rollout_logprobs for s in samples], batch.old_logprobs),
                    "rollout/pass_rate": pass_rate(rollout.samples), "rollout/empty_responses": float(
                        len(rollout.samples) - len(samples)), "rollout/temperature": temperature,
-                   "weights/version": float(step), "data/epoch": float(self.stream.sampler.epoch),
+                   "weights/version": float(step), "rollout/engines_resynced": float(len(restarted)), "data/epoch": float(self.stream.sampler.epoch),
                    "data/problem_ids": self.stream.take_drawn()}
         if self.session.eval_problems and due(step, cfg.eval.interval, cfg.train.max_steps):
             with timers.phase("eval"):

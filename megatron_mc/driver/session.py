@@ -8,7 +8,6 @@ exception or Ctrl-C anywhere stops what was started, newest first.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from rollout.manager import RolloutManager
 from rollout.placement import Placement, make_placement
 from rollout.prompts import PromptBuilder
 from rollout.rewards import JudgeReward
+from rollout.local_ray import init_local_ray
 
 
 @dataclass
@@ -60,7 +60,7 @@ def _start_ray(cfg: RunConfig, stack: contextlib.ExitStack) -> None:
     if cfg.cluster.ray_address:
         ray.init(address=cfg.cluster.ray_address, include_dashboard=False, logging_level="WARNING")
     else:
-        ray.init(num_cpus=max(2, len(os.sched_getaffinity(0))), include_dashboard=False, logging_level="WARNING")
+        init_local_ray(logging_level="WARNING")
     stack.callback(ray.shutdown)
 
 

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from megatron_mc.eval.report import format_table
 from megatron_mc.eval.windows import NAMED_WINDOWS, resolve_window
 from megatron_mc.run_state import latest_hf_export, write_atomic
 from rollout.config import RolloutConfig
+from rollout.local_ray import init_local_ray
 
 
 def resolve_model(path: str) -> Path:
@@ -128,7 +128,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     log_dir.mkdir(parents=True, exist_ok=True)
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(num_cpus=max(2, len(os.sched_getaffinity(0))), include_dashboard=False)
+        init_local_ray()
     fleet = placement = None
     try:
         devices = rollout.num_engines * rollout.tp_size
@@ -137,7 +137,8 @@ def run_eval(args: argparse.Namespace) -> dict:
         prompts = PromptBuilder(AutoTokenizer.from_pretrained(model), rollout.system_prompt, rollout.instruction)
         with JudgePool(args.judge_workers) as pool:
             async def _run() -> dict:
-                async with SGLangClient(fleet.url, rollout.max_concurrency, rollout.request_timeout_s) as client:
+                async with SGLangClient(fleet.url, rollout.max_concurrency, rollout.request_timeout_s,
+                                        engine_urls=fleet.engine_urls) as client:
                     return await evaluate(problems, client, prompts, pool, rollout, args.k, date_from, date_to,
                                           judge.stop_at_first_failure)
 

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 from megatron_mc.config import RunConfig
 from megatron_mc.sft.data import Example
 from megatron_mc.trainer.batch import TrainBatch
+from rollout.local_ray import init_local_ray
 
 
 def sft_config(cfg: RunConfig, steps: int) -> RunConfig:
@@ -50,7 +51,7 @@ def run_sft(cfg: RunConfig, hf_dir: str, examples: list[Example], steps: int, ou
         if cfg.cluster.ray_address:
             ray.init(address=cfg.cluster.ray_address, include_dashboard=False)
         else:
-            ray.init(num_cpus=max(2, len(os.sched_getaffinity(0))), include_dashboard=False)
+            init_local_ray()
     cfg = sft_config(cfg, steps)
     group = TrainGroup(cfg, hf_dir)
     history = []

@@ -63,6 +63,9 @@ class EngineWeightSync:
             raise ValueError("weight sync distributed with pipeline stages: each stage's source picks its own "
                              "rendezvous (its node, a free port); do not pass master_address / master_port")
         bucket_bytes = int(options.pop("bucket_bytes", DEFAULT_BUCKET_BYTES))
+        if options.pop("reform", False):  # an engine restarted and left its groups: every transport anew
+            self.loop.run_until_complete(self.close())
+            self._transports.clear()
         pushes[kind](engine_urls, version, lambda: self.buckets_of(bucket_bytes), options)
 
     async def close(self) -> None:

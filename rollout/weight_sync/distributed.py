@@ -53,6 +53,12 @@ class DistributedWeightSync(WeightSync):
             await self.end_session()
         await self.set_version(version)
 
+    async def close(self) -> None:
+        if self.group is not None:
+            self.group.destroy()
+            self.group = None
+        await super().close()
+
 
 def init_group_payload(master_address: str, master_port: int, rank_offset: int, world_size: int,
                        backend: str, group_name: str) -> dict:

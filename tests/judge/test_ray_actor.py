@@ -2,6 +2,7 @@
 import os
 
 import pytest
+from rollout.local_ray import init_local_ray
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -14,7 +15,7 @@ CORRECT = "a, b = map(int, input().split())\nprint(a + b)\n"
 @pytest.fixture(scope="module")
 def ray_cluster():
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_local_ray(num_cpus=2, log_to_driver=False)
     yield
     ray.shutdown()
 

@@ -11,6 +11,7 @@ from rollout.process import stop_process
 from rollout.sglang_contract import ALL_TAGS, STRICT_VIOLATION_EXIT_CODE
 from rollout.sglang_engine import EngineActor
 from tests.rollout.strict_server import Load, call, server_info, start_strict_server, strict_log_lines
+from rollout.local_ray import init_local_ray
 
 PROMPT = {"input_ids": [10, 11, 12], "sampling_params": {"max_new_tokens": 4, "temperature": 0.0}}
 
@@ -64,7 +65,7 @@ def test_engine_phases_in_the_gpu_ledger(tmp_path, tiny_model_dir):
 
     from rollout.gpu_ledger import GIB, GpuMemoryExceeded, start_ledger
 
-    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="ERROR")
+    init_local_ray(num_cpus=2, num_gpus=1, logging_level="ERROR")
     try:
         ledger = start_ledger(10 * GIB, {"engine": {"serving": 8 * GIB, "weights": 3 * GIB, "released": 0.5 * GIB},
                                          "train": {"resident": 6 * GIB}})

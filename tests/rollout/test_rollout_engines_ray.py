@@ -23,6 +23,7 @@ from rollout.prompts import PromptBuilder
 from rollout.router import Router
 
 from conftest import hf_logprobs, hf_model, problems
+from rollout.local_ray import init_local_ray
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -36,7 +37,7 @@ def fleet(tiny_model_dir, tmp_path_factory):
     from rollout.engine_fleet import EngineFleet
     from rollout.placement import make_placement
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_local_ray(num_cpus=2, log_to_driver=False)
     placement = make_placement("disaggregated", train_devices=1, rollout_devices=2, tp_size=1, use_gpu=False,
                                cpus_per_bundle=0.5)
     cfg = RolloutConfig(engine="embedded", num_engines=2, router="auto", dtype="float32", group_size=3,

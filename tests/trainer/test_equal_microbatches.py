@@ -22,6 +22,7 @@ from scenarios import TEMPERATURE, run_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 from model_tiny import make_hf_model  # noqa: E402
+from rollout.local_ray import init_local_ray
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -81,7 +82,7 @@ def ray_cluster():
     os.environ["RAY_AUTH_MODE"] = "disabled"
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False)  # a cluster of its own
+    init_local_ray(num_cpus=2)  # a cluster of its own
     yield
     ray.shutdown()
 

@@ -15,6 +15,7 @@ from megatron_mc.trainer.group import TrainGroup
 from rollout.gpu_ledger import start_ledger
 
 from scenarios import rl_batch, run_config
+from rollout.local_ray import init_local_ray
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -52,7 +53,7 @@ def measured():
     import ray
 
     # GPUs declared (none exist): Ray gives each rank a GPU id, which the ranks book in the ledger
-    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False)
+    init_local_ray(num_cpus=2, num_gpus=2)
     try:
         plain = _steps(offload=False)
         ledger = start_ledger(1e12, PHASE_BYTES)

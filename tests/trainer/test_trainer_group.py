@@ -16,6 +16,7 @@ import torch
 from megatron_mc.checkpoint.safetensors_dir import SafetensorsDir
 from megatron_mc.data.tiny_default import prepare_tiny_default
 
+from rollout.local_ray import init_local_ray
 from scenarios import (fresh_resume_scenario, full_reshard_scenario, hf_logprobs, layout_scenario,
                        reference_scenario, rl_batch, single_rank_scenario)
 
@@ -34,7 +35,7 @@ def ray_cluster():
     os.environ["RAY_AUTH_MODE"] = "disabled"
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False)
+    init_local_ray(num_cpus=2)
     yield
     ray.shutdown()
 
