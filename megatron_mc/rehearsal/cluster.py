@@ -3,9 +3,8 @@ of its own (127.0.0.2, 127.0.0.3, ...: all of 127.0.0.0/8 is loopback on Linux) 
 config's GPUs per node as Ray GPU resources, so placement groups, fractional GPU shares and bundle order
 are Ray's real scheduling and a server bound to the wrong address cannot be reached.
 
-Every process of the rehearsal learns that its GPUs are simulated from SIMULATED_GPUS_ENV (set here,
-before the nodes start, so the raylets and every worker and server they start inherit it): engines then
-run on CPU while keeping the GPU bookkeeping, and gloo stays on the loopback interface.
+The environment is set before the nodes start, so the raylets and every worker and server they start
+inherit it: gloo stays on the loopback interface, one thread per process on the shared cores.
 """
 from __future__ import annotations
 
@@ -13,10 +12,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from rollout.simulated_gpus import SIMULATED_GPUS_ENV
-
 FIRST_NODE_ADDRESS = 2  # 127.0.0.2: 127.0.0.1 is left to whatever else the machine runs
-REHEARSAL_ENV = {SIMULATED_GPUS_ENV: "1", "GLOO_SOCKET_IFNAME": "lo", "RAY_AUTH_MODE": "disabled",
+REHEARSAL_ENV = {"GLOO_SOCKET_IFNAME": "lo", "RAY_AUTH_MODE": "disabled",
                  "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
 
