@@ -179,20 +179,19 @@ def _check_engine_addresses(run_dir: Path) -> None:
 
 def _check_nothing_left(work: Path, run_dir: Path, when: str, timeout_s: float = 90.0) -> None:
     """No engine or router process and no Ray actor of the run (other than the ledger) outlives its driver."""
-    from ray.util.state import list_actors
+    from ray._private import state  # the GCS's actor table; the state API needs the dashboard
 
     from rollout.gpu_ledger import LEDGER_NAME
 
     deadline = time.monotonic() + timeout_s
     while True:
         processes = _run_processes(work, run_dir)
-        actors = [a for a in list_actors(filters=[("state", "=", "ALIVE")])
-                  if a.get("name") != LEDGER_NAME]
+        actors = [a for a in state.actors().values() if a["State"] == "ALIVE" and a.get("Name") != LEDGER_NAME]
         if not processes and not actors:
             return
         if time.monotonic() > deadline:
             names = [f"pid {p.pid}: {' '.join(p.cmdline())[:160]}" for p in processes]
-            names += [f"Ray actor {a.get('class_name')} ({a.get('actor_id')}) on node {a.get('node_id')}"
+            names += [f"Ray actor {a['ActorClassName']} ({a['ActorID']}) on node {a['Address']['IPAddress']}"
                       for a in actors]
             raise RehearsalFailed(f"{len(names)} processes of the run still alive {when}: " + "; ".join(names))
         time.sleep(1.0)
