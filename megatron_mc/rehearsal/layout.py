@@ -10,7 +10,7 @@ What changes, and why:
 - cluster: the config's GPUs per node; as few nodes as the shrunk data-parallel size needs (whole nodes).
 - rollout: the embedded engine in strict SGLang-contract mode instead of SGLang, short responses; the
   weight-sync transport and router stay (distributed goes over gloo instead of NCCL).
-- sizes of the batch, the steps and the judge pool: small, so a rehearsal takes minutes.
+- sizes of the batch, the micro-batches, the steps and the judge pool: small, so a rehearsal takes minutes.
 """
 from __future__ import annotations
 
@@ -24,8 +24,11 @@ from megatron_mc.typed_config import to_dict
 
 STEPS = 3  # two steps, a checkpoint, the driver killed, one more step after --resume auto
 PROMPTS_PER_STEP = 2
-SAMPLES_PER_PROMPT = 4
+SAMPLES_PER_PROMPT = 8
 RESPONSE_TOKENS = 24
+# Small, so that each data-parallel rank packs a data-dependent number of micro-batches, as long-tailed
+# code-RL batches do on a cluster (ranks that disagree on the count deadlock expert-parallel all-to-alls).
+MICRO_BATCH_TOKENS = 160
 
 
 def model_family(cfg: RunConfig) -> str:
@@ -89,7 +92,7 @@ def rehearsal_config(cfg: RunConfig, run_dir: Path, hf_dir: Path, eval_file: Pat
     mini = dp // math.gcd(dp, SAMPLES_PER_PROMPT)  # prompts whose samples split evenly over the DP ranks
     data["train"].update(train_batch_size=max(PROMPTS_PER_STEP, 2 * mini), mini_batch_size=mini,
                          n_samples_per_prompt=SAMPLES_PER_PROMPT, max_steps=STEPS, warmup_steps=0,
-                         micro_batch_tokens=min(cfg.train.micro_batch_tokens, 4096))
+                         micro_batch_tokens=MICRO_BATCH_TOKENS)
     data["eval"].update(problems_file=str(eval_file), format=None, interval=0, n_samples=2, k=[1],
                         date_from=None, date_to=None)
     data["checkpoint"].update(interval=2, keep_last=3, hf_export_interval=0, dir=None)
