@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from rollout.checkpoint_names import target_of
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -63,16 +65,19 @@ class EmbeddedEngine:
         """Copy HF-named tensors into the model in place; all are checked before any is copied."""
         params = dict(self.model.named_parameters())
         named = list(named)
+        targets = []
         for name, tensor in named:
-            if name not in params:
+            target = target_of(name, params)
+            if target is None:
                 raise KeyError(f"weight update: {name!r} is not a parameter of {self.model_path}; "
                                f"expected HF names like {next(iter(params))!r}")
-            if tuple(params[name].shape) != tuple(tensor.shape):
+            if tuple(target.shape) != tuple(tensor.shape):
                 raise ValueError(f"weight update: {name!r} has shape {tuple(tensor.shape)}, "
-                                 f"the model expects {tuple(params[name].shape)}")
+                                 f"the model expects {tuple(target.shape)}")
+            targets.append(target)
         with torch.no_grad():
-            for name, tensor in named:
-                params[name].copy_(tensor.to(device=params[name].device, dtype=params[name].dtype))
+            for target, (_, tensor) in zip(targets, named):
+                target.copy_(tensor.to(device=target.device, dtype=target.dtype))
         return len(named)
 
     def load_from_disk(self, model_path: str) -> int:
