@@ -10,7 +10,6 @@ Construct only in a process that may change torch's global state: on CPU the pla
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import shutil
 from functools import partial
@@ -170,23 +169,19 @@ class TrainWorker:
     def _book(self, phase: str) -> None:
         book(self._holder, "train", phase, self._gpus)
 
-    @contextlib.contextmanager
-    def _computing(self, what: str):
-        """The rank holds activations on top of its resident state while the block runs."""
+    def _computing(self, what: str) -> None:
+        """The rank holds activations on top of its resident state from here on: torch's caching allocator
+        keeps what a step reserved until offload() empties it, so the ledger stays at "training" too."""
         if self._offload.state != RESIDENT:
             raise RuntimeError(f"{self._holder}: {what} while offloaded ({self._offload.state!r}: see "
                                "trainer/offload.py); call onload() before computing")
         self._book("training")
-        try:
-            yield
-        finally:
-            self._book(RESIDENT)
 
     # ---- what the driver asks ----------------------------------------------------------------------
     def compute_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         """Log-probs of this rank's share of the responses at batch.temperature, by batch position."""
-        with self._computing("compute_logprobs"):
-            return self._logprobs(batch)
+        self._computing("compute_logprobs")
+        return self._logprobs(batch)
 
     def _logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         indices = shard_indices(len(batch), self.dp_rank, self.dp_size)
@@ -210,10 +205,10 @@ class TrainWorker:
         if self.reference is None:
             raise RuntimeError("reference log-probs need algo.kl_coef > 0: the trainer keeps the reference "
                                "weights only when the KL term is on")
-        with self._computing("compute_ref_logprobs"):
-            self._params_current()
-            with self.reference.swapped_in():
-                return self._logprobs(batch)
+        self._computing("compute_ref_logprobs")
+        self._params_current()
+        with self.reference.swapped_in():
+            return self._logprobs(batch)
 
     def train(self, batch: TrainBatch) -> dict:
         """cfg.train.optimizer_steps_per_rl_step optimizer steps over consecutive mini-batches of `batch`
@@ -228,11 +223,11 @@ class TrainWorker:
 
     def _optimize(self, mini_batches: list[TrainBatch], objective) -> dict:
         records, steps = [], []
-        with self._computing("training"):
-            for mini in mini_batches:
-                record, step = self._optimizer_step(mini, objective)
-                records += record
-                steps.append(step)
+        self._computing("training")
+        for mini in mini_batches:
+            record, step = self._optimizer_step(mini, objective)
+            records += record
+            steps.append(step)
         return {"records": records if self.reports else [], "steps": steps}
 
     def _optimizer_step(self, mini: TrainBatch, objective) -> tuple[list, dict]:

@@ -92,7 +92,8 @@ def test_computing_while_offloaded_is_refused(measured):
 
 
 def test_the_ledger_sees_each_rank_move_through_its_phases(measured):
-    per_step = ["training", "resident"]  # old log-probs, then the optimizer steps
+    # old log-probs, then the optimizer steps; torch's allocator keeps what they reserved until the offload
+    per_step = ["training"]
     expected = (["resident"] + per_step * 2 + ["weights", "offloaded", "resident"] + per_step * 2
                 + per_step)
     for rank in (0, 1):
