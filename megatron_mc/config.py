@@ -285,6 +285,10 @@ def check_across_sections(cfg: RunConfig) -> None:
     if cfg.cluster.mode == "colocate" and engine_devices > cfg.cluster.total_gpus:
         raise ConfigError(f"rollout.num_engines * rollout.tp_size = {engine_devices} exceeds the "
                           f"{cfg.cluster.total_gpus} GPUs of the cluster (colocated engines share the train GPUs)")
+    if cfg.model.rope_scaling != cfg.rollout.rope_scaling:
+        raise ConfigError(f"model.rope_scaling {cfg.model.rope_scaling!r} and rollout.rope_scaling "
+                          f"{cfg.rollout.rope_scaling!r} differ: the trainer and the engines must place positions the "
+                          "same way (set both to the same mapping, or neither)")
     samples = cfg.train.mini_batch_size * cfg.train.n_samples_per_prompt
     if samples % dp:
         raise ConfigError(f"train.mini_batch_size * train.n_samples_per_prompt = {samples} samples per optimizer "

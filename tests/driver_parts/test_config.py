@@ -109,3 +109,11 @@ def test_rollout_follows_run_level_keys_and_must_agree():
         config_from_dict({"cluster": {"mode": "disaggregate", "engine_gpus": 4}, "parallel": {"tp": 2}})
     with pytest.raises(ConfigError, match="rollout.max_new_tokens must be an integer >= 1"):
         config_from_dict({}, ["rollout.max_new_tokens=0"])
+
+
+def test_trainer_and_engine_rope_scaling_must_agree():
+    yarn = "{rope_type: yarn, factor: 2.0, original_max_position_embeddings: 32768}"
+    with pytest.raises(ConfigError, match="model.rope_scaling .* and rollout.rope_scaling .* differ"):
+        config_from_dict({}, [f"model.rope_scaling={yarn}"])
+    cfg = config_from_dict({}, [f"model.rope_scaling={yarn}", f"rollout.rope_scaling={yarn}"])
+    assert cfg.model.rope_scaling == cfg.rollout.rope_scaling
