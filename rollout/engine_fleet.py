@@ -8,6 +8,7 @@ a restart could load) leaves the router until the trainer has pushed it the newe
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,26 @@ class EngineFleet:
 
         serving = ray.get([actor.serving_version.remote() for actor in self.actors])
         return [i for i, v in enumerate(serving) if v is None or v < version]
+
+    def wait_answering(self, indices: Iterable[int], timeout_s: float) -> None:
+        """Until the servers of these engines answer again (a restart takes a while); an engine that gave up
+        (restarts exhausted, a strict-contract violation) raises at once, naming why."""
+        import ray
+
+        from rollout.waits import DeadlineExceeded
+
+        pending = list(indices)
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            for index, info in zip(pending, ray.get([self.actors[i].info.remote() for i in pending])):
+                if info["failed"]:
+                    raise RuntimeError(info["failed"])
+            versions = ray.get([self.actors[i].serving_version.remote() for i in pending])
+            pending = [i for i, v in zip(pending, versions) if v is None]
+            if pending and time.monotonic() > deadline:
+                raise DeadlineExceeded(f"engines {pending} did not answer within {timeout_s:.0f} s of restarting")
+            if pending:
+                time.sleep(1.0)
 
     def readmit(self, indices: Iterable[int]) -> None:
         """Route to these engines again; refused (RuntimeError naming the engine) while one still holds weights

@@ -67,6 +67,7 @@ class GpuTimeShare:
         to them again. Returns the restarted engines."""
         stale = self.session.fleet.engines_needing_weights(version)
         if stale:
+            self.session.fleet.wait_answering(stale, self.session.cfg.rollout.engine_startup_timeout_s)
             self.to_trainer()
             self.to_engines(version, reform=True)
             self.session.fleet.readmit(stale)
