@@ -40,6 +40,9 @@ class RolloutConfig:
     max_engine_restarts: int = 3
     embedded_max_batch: int = 32
     embedded_threads: int = 1  # torch threads per embedded engine; more only helps models far above tiny
+    # seconds each decoding step takes at least: a rehearsal's tiny model answers in milliseconds, a real
+    # engine in minutes, and only a slow response shows what happens to requests still running (lost aborts)
+    embedded_seconds_per_token: float = 0.0
     # the embedded engine refuses (and dies on) what SGLang 0.5.x would fail on; rehearsals turn it on
     embedded_strict: bool = False
     router: str = "auto"
@@ -86,6 +89,8 @@ class RolloutConfig:
         if self.max_retries < 0 or self.retry_backoff_s < 0 or self.request_timeout_s <= 0:
             raise ValueError("rollout.max_retries and rollout.retry_backoff_s must be >= 0, "
                              "rollout.request_timeout_s > 0")
+        if self.embedded_seconds_per_token < 0:
+            raise ValueError(f"rollout.embedded_seconds_per_token must be >= 0, got {self.embedded_seconds_per_token!r}")
         if self.max_engine_restarts < 0:
             raise ValueError(f"rollout.max_engine_restarts must be >= 0, got {self.max_engine_restarts!r}")
         if self.rope_scaling is not None and "rope_type" not in self.rope_scaling:

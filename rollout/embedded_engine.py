@@ -8,6 +8,7 @@ change only between batches: the server runs batches and weight loads on one thr
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,8 @@ class GenerationResult:
 
 
 class EmbeddedEngine:
-    def __init__(self, model_path: str, dtype: str = "float32", device: str = "cpu", seed: int = 0):
+    def __init__(self, model_path: str, dtype: str = "float32", device: str = "cpu", seed: int = 0,
+                 seconds_per_token: float = 0.0):
         from transformers import AutoModelForCausalLM
 
         if dtype == "auto":
@@ -53,6 +55,7 @@ class EmbeddedEngine:
         if dtype not in DTYPES:
             raise ValueError(f"embedded engine: dtype must be one of {sorted(DTYPES)} or 'auto', got {dtype!r}")
         self.model_path = model_path
+        self.seconds_per_token = seconds_per_token
         self.device = torch.device(device)
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[dtype]).to(self.device).eval()
         eos = self.model.generation_config.eos_token_id or self.model.config.eos_token_id
@@ -106,6 +109,8 @@ class EmbeddedEngine:
         past = None
         step_ids, step_pos = input_ids, positions
         for _ in range(max(r.max_new_tokens for r in requests)):
+            if self.seconds_per_token:
+                time.sleep(self.seconds_per_token)
             out = self.model(input_ids=step_ids.to(self.device), attention_mask=mask.to(self.device),
                              position_ids=step_pos.to(self.device), past_key_values=past, use_cache=True)
             past = out.past_key_values

@@ -512,6 +512,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--seconds-per-token", type=float, default=0.0,
+                        help="a floor on each decoding step (rehearsals: responses that take a while, like real ones)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; on a shared CPU, more threads than cores makes tiny models far slower")
     parser.add_argument("--random-seed", type=int, default=0)
@@ -524,7 +526,8 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoTokenizer
 
     torch.set_num_threads(args.threads)
-    engine = EmbeddedEngine(args.model_path, dtype=args.dtype, device=args.device, seed=args.random_seed)
+    engine = EmbeddedEngine(args.model_path, dtype=args.dtype, device=args.device, seed=args.random_seed,
+                            seconds_per_token=args.seconds_per_token)
     tokenizer = AutoTokenizer.from_pretrained(args.model_path)
     server = EmbeddedServer(engine, tokenizer, max_batch=args.max_batch, weight_version=args.weight_version,
                             strict=args.strict_sglang, health_generation=health_generation_enabled(os.environ))

@@ -33,7 +33,7 @@ def embedded_server_args(cfg: RolloutConfig, model_path: str, host: str, port: i
     device = f"cuda:{base_gpu_id}" if use_gpu else "cpu"
     return ["--model-path", model_path, "--host", host, "--port", str(port), "--dtype", dtype, "--device", device,
             "--max-batch", str(cfg.embedded_max_batch), "--threads", str(cfg.embedded_threads),
-            "--random-seed", str(seed),
+            "--seconds-per-token", str(cfg.embedded_seconds_per_token), "--random-seed", str(seed),
             "--weight-version", weight_version] + (["--strict-sglang"] if cfg.embedded_strict else [])
 
 

@@ -1,4 +1,5 @@
 """Small helpers shared by tests in several folders."""
+import contextlib
 import socket
 import stat
 from pathlib import Path
@@ -103,3 +104,22 @@ def srun_calls(bin_dir: Path) -> list[tuple[str, str]]:
     log = bin_dir / "srun_calls.log"
     lines = log.read_text().splitlines() if log.exists() else []
     return [tuple(line.split("\t", 1)) for line in lines]
+
+
+@contextlib.contextmanager
+def simulated_ray_nodes(*nodes: dict):
+    """A Ray cluster of simulated nodes joined by this process: node i (num_cpus, num_gpus, ...) on loopback
+    address 127.0.0.(i+2), so nothing binds the machine's own address (a plain ray.init would)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={**nodes[0], "node_ip_address": "127.0.0.2",
+                                                            "include_dashboard": False})
+    for index, node in enumerate(nodes[1:], start=1):
+        cluster.add_node(**node, node_ip_address=f"127.0.0.{index + 2}")
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -29,6 +29,9 @@ RESPONSE_TOKENS = 24
 # Small, so that each data-parallel rank packs a data-dependent number of micro-batches, as long-tailed
 # code-RL batches do on a cluster (ranks that disagree on the count deadlock expert-parallel all-to-alls).
 MICRO_BATCH_TOKENS = 160
+# A decoding step takes this long at least, so a request the driver gave up on is still running when the
+# next phase starts (as a 32k-token response would be), and a lost abort shows.
+SECONDS_PER_TOKEN = 0.05
 
 
 def model_family(cfg: RunConfig) -> str:
@@ -84,7 +87,8 @@ def rehearsal_config(cfg: RunConfig, run_dir: Path, hf_dir: Path, eval_file: Pat
     data["model"].update(hf_dir=str(hf_dir), transformer_impl="local", dtype="float32")
     data["model"]["fp8"]["enabled"] = False
     data["data"].update(source="tiny_tasks", train_problems="", max_prompt_tokens=128)
-    data["rollout"].update(engine="embedded", embedded_strict=True, max_new_tokens=RESPONSE_TOKENS,
+    data["rollout"].update(engine="embedded", embedded_strict=True, embedded_seconds_per_token=SECONDS_PER_TOKEN,
+                           max_new_tokens=RESPONSE_TOKENS,
                            dtype="float32", weight_sync_dir=str(run_dir / "weights"), system_prompt="",
                            instruction="", temperature_probe_problems=2, engine_startup_timeout_s=300.0)
     data["rollout"].pop("context_length", None)  # SGLang's; the embedded engine has no such limit

@@ -14,6 +14,7 @@ from megatron_mc.config import config_from_dict
 from megatron_mc.trainer.group import GPU_RANK_ENV, TrainActor, TrainGroup, rank_slots
 from rollout.placement import make_placement
 from rollout.waits import DeadlineExceeded, get_within
+from tests.support import simulated_ray_nodes
 
 pytestmark = pytest.mark.distributed
 
@@ -23,15 +24,8 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers canno
 
 @pytest.fixture(scope="module")
 def cluster():
-    import ray
-    from ray.cluster_utils import Cluster
-
-    nodes = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 2, "num_gpus": 2, "node_ip_address": NODE, "include_dashboard": False})
-    ray.init(address=nodes.address, log_to_driver=False)
-    yield nodes
-    ray.shutdown()
-    nodes.shutdown()
+    with simulated_ray_nodes({"num_cpus": 2, "num_gpus": 2}) as nodes:  # at NODE
+        yield nodes
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from rollout.process import free_port
 from rollout.tensor_bytes import decode_named_tensors
 
 from scenarios import rl_batch, run_config
+from tests.support import simulated_ray_nodes
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -111,15 +112,8 @@ class InProcessEngine:
 
 @pytest.fixture(scope="module")
 def cluster():
-    import ray
-    from ray.cluster_utils import Cluster
-
-    nodes = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 2, "num_gpus": 2, "node_ip_address": NODE, "include_dashboard": False})
-    ray.init(address=nodes.address, log_to_driver=False)
-    yield nodes
-    ray.shutdown()
-    nodes.shutdown()
+    with simulated_ray_nodes({"num_cpus": 2, "num_gpus": 2}) as nodes:  # at NODE
+        yield nodes
 
 
 def exported(group: TrainGroup, out: Path) -> dict[str, torch.Tensor]:
