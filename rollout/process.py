@@ -1,6 +1,7 @@
 """Child server processes (engines, routers): start, wait until healthy, stop; free loopback ports."""
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -32,8 +33,8 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float, log_path
             with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
                 if resp.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException):
+            pass  # not up yet; or another program took the port first (the process then exits, said above)
         time.sleep(0.2)
     raise TimeoutError(f"server for {url} was not healthy after {timeout_s:.0f} s; {_tail(log_path)}")
 

@@ -26,9 +26,11 @@ STEPS = 3  # two steps, a checkpoint, the driver killed, one more step after --r
 PROMPTS_PER_STEP = 2
 SAMPLES_PER_PROMPT = 8
 RESPONSE_TOKENS = 24
-# Small, so that each data-parallel rank packs a data-dependent number of micro-batches, as long-tailed
-# code-RL batches do on a cluster (ranks that disagree on the count deadlock expert-parallel all-to-alls).
-MICRO_BATCH_TOKENS = 160
+# About two of the tiny tasks' sequences (prompts of 23-35 tokens, responses up to 24), so that whether two
+# fit depends on their lengths and each data-parallel rank packs a data-dependent number of micro-batches,
+# as long-tailed code-RL batches do on a cluster (ranks that disagree on the count deadlock expert-parallel
+# all-to-alls).
+MICRO_BATCH_TOKENS = 106
 # A decoding step takes this long at least, so a request the driver gave up on is still running when the
 # next phase starts (as a 32k-token response would be), and a lost abort shows.
 SECONDS_PER_TOKEN = 0.05
