@@ -102,7 +102,7 @@ def _rehearse_on(cfg: RunConfig, address: str, work: Path, hf_dir: Path, eval_fi
         first = _start_driver(config_file, work / "driver_1.log")
         _wait_for_checkpoint(first, step_dir(rcfg.checkpoint_dir, KILL_AFTER_CHECKPOINT), work / "driver_1.log",
                              deadline)
-        _check_engine_addresses(run_dir)
+        _check_engine_addresses(work, run_dir)
         first.send_signal(signal.SIGKILL)
         first.wait()
         _check_nothing_left(work, run_dir, "after the driver was killed")
@@ -165,13 +165,16 @@ def _check_run(rcfg: RunConfig, run_dir: Path) -> None:
         raise RehearsalFailed(f"no complete HF export at {hf_export_dir(run_dir, STEPS)}")
 
 
-def _check_engine_addresses(run_dir: Path) -> None:
+def _check_engine_addresses(work: Path, run_dir: Path) -> None:
     """Every engine server listens on its node's address (or all addresses), never on 127.0.0.1: no simulated
     node has that address, so a server bound there is one the router, the trainer's sending rank and the
-    clients on other nodes of a real cluster could not reach."""
+    clients on other nodes of a real cluster could not reach. (Its HTTP port only: gloo, which the engines'
+    weight-update groups use, stays on the loopback interface by design.)"""
     ports = {int(log.stem.rsplit("_", 1)[1]) for log in (run_dir / "logs").glob("engine_*_*.log")}
+    engines = {p.pid for p in _run_processes(work, run_dir) if "--model-path" in " ".join(p.cmdline())}
     wrong = [f"{conn.laddr.ip}:{conn.laddr.port} (pid {conn.pid})" for conn in psutil.net_connections("tcp")
-             if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports and conn.laddr.ip == "127.0.0.1"]
+             if conn.status == psutil.CONN_LISTEN and conn.pid in engines and conn.laddr.port in ports
+             and conn.laddr.ip == "127.0.0.1"]
     if wrong:
         raise RehearsalFailed("engine servers listen on 127.0.0.1, which no node of the cluster can reach from "
                               "another node: " + ", ".join(sorted(wrong)) + "; bind the node's address")
