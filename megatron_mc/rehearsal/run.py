@@ -171,7 +171,7 @@ def _check_engine_addresses(work: Path, run_dir: Path) -> None:
     clients on other nodes of a real cluster could not reach. (Its HTTP port only: gloo, which the engines'
     weight-update groups use, stays on the loopback interface by design.)"""
     ports = {int(log.stem.rsplit("_", 1)[1]) for log in (run_dir / "logs").glob("engine_*_*.log")}
-    engines = {p.pid for p in _run_processes(work, run_dir) if "--model-path" in " ".join(p.cmdline())}
+    engines = {p.pid for p in _run_processes(work, run_dir) if "--model-path" in (p.info["cmdline"] or [])}
     wrong = [f"{conn.laddr.ip}:{conn.laddr.port} (pid {conn.pid})" for conn in psutil.net_connections("tcp")
              if conn.status == psutil.CONN_LISTEN and conn.pid in engines and conn.laddr.port in ports
              and conn.laddr.ip == "127.0.0.1"]
@@ -193,7 +193,7 @@ def _check_nothing_left(work: Path, run_dir: Path, when: str, timeout_s: float =
         if not processes and not actors:
             return
         if time.monotonic() > deadline:
-            names = [f"pid {p.pid}: {' '.join(p.cmdline())[:160]}" for p in processes]
+            names = [f"pid {p.pid}: {' '.join(p.info['cmdline'] or [])[:160]}" for p in processes]
             names += [f"Ray actor {a['ActorClassName']} ({a['ActorID']}) on node {a['Address']['IPAddress']}"
                       for a in actors]
             raise RehearsalFailed(f"{len(names)} processes of the run still alive {when}: " + "; ".join(names))
