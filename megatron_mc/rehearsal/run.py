@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,9 +38,8 @@ from megatron_mc.run_state import hf_export_dir, is_complete, step_dir, write_at
 
 KILL_AFTER_CHECKPOINT = 2
 EVAL_PROBLEMS = 2
-# Markers of the causes a rehearsal exists to find, searched for in the driver's output.
-CAUSE_MARKERS = ("strict SGLang contract", "DeadlineExceeded", "GpuMemoryExceeded", "still pending",
-                 "ConfigError", "mc-train:", "Error:")
+# A raised exception's last traceback line (Ray's wrapper, RayTaskError(...), names the one inside it).
+_RAISED = re.compile(r"^(?!ray\.exceptions\.RayTaskError)[\w.]*(Error|Exception|Exceeded): ")
 
 
 class RehearsalFailed(RuntimeError):
@@ -213,10 +213,12 @@ def _run_processes(work: Path, run_dir: Path) -> list[psutil.Process]:
 
 
 def _cause(log: Path, lines: int = 25) -> str:
+    """The first error the driver raised (what came after is the teardown it set off), and the log's tail."""
     text = log.read_text(errors="replace").splitlines() if log.exists() else []
-    causes = [line.strip() for line in text if any(m in line for m in CAUSE_MARKERS)]
+    raised = [line.strip() for line in text if _RAISED.match(line.strip())]
+    causes = raised or [line.strip() for line in text if line.startswith("mc-train:")]
     tail = "\n".join(text[-lines:])
-    headline = f"cause: {causes[-1]}\n" if causes else ""
+    headline = f"cause: {causes[0]}\n" if causes else ""
     return f"{headline}driver log {log} ends with:\n{tail}"
 
 
