@@ -103,12 +103,14 @@ def _rehearse_on(cfg: RunConfig, address: str, work: Path, hf_dir: Path, eval_fi
         _wait_for_checkpoint(first, step_dir(rcfg.checkpoint_dir, KILL_AFTER_CHECKPOINT), work / "driver_1.log",
                              deadline)
         _check_engine_addresses(work, run_dir)
+        _check_aborts_reached_engines(work / "driver_1.log")
         first.send_signal(signal.SIGKILL)
         first.wait()
         _check_nothing_left(work, run_dir, "after the driver was killed")
         _say(f"driver killed after the step-{KILL_AFTER_CHECKPOINT} checkpoint; nothing left; resuming")
         second = _start_driver(config_file, work / "driver_2.log", "--resume", "auto")
         _wait_for_exit(second, work / "driver_2.log", deadline)
+        _check_aborts_reached_engines(work / "driver_2.log")
         _check_run(rcfg, run_dir)
         _check_nothing_left(work, run_dir, "after the resumed run")
         report = ray.get(ledger.report.remote())
@@ -178,6 +180,17 @@ def _check_engine_addresses(work: Path, run_dir: Path) -> None:
     if wrong:
         raise RehearsalFailed("engine servers listen on 127.0.0.1, which no node of the cluster can reach from "
                               "another node: " + ", ".join(sorted(wrong)) + "; bind the node's address")
+
+
+def _check_aborts_reached_engines(log: Path) -> None:
+    """Requests the driver gives up on (dynamic sampling's surplus) must be aborted on the engines that run
+    them; an abort that failed (e.g. sent where there is no such route: sglang-router answers 404) leaves
+    them generating into the next phase. rollout/client.py reports each one."""
+    failed = [line.strip() for line in log.read_text(errors="replace").splitlines()
+              if "abort of " in line and " failed: " in line]
+    if failed:
+        raise RehearsalFailed(f"{len(failed)} aborts did not reach the engines, whose requests went on running; "
+                              f"first: {failed[0][:400]}")
 
 
 def _check_nothing_left(work: Path, run_dir: Path, when: str, timeout_s: float = 90.0) -> None:
