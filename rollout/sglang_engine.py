@@ -130,6 +130,7 @@ class EngineActor:
                                  use_gpu=self.use_gpu)
         self._process = start_process(command, self.log_path, env={**SERVER_ENV, **server_env(self.cfg)})
         wait_healthy(self.url, self._process, self.cfg.engine_startup_timeout_s, self.log_path)
+        self._book("serving")  # SGLang takes mem_fraction_static of its GPUs at start
 
     def _watch(self) -> None:
         while True:

@@ -59,7 +59,8 @@ def test_release_memory_aborts_and_flushes_first_under_load(tmp_path, tiny_model
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_engine_phases_in_the_gpu_ledger(tmp_path, tiny_model_dir):
-    """An engine on a Ray GPU share books its phases: released after a release, weights, then serving. KV
+    """An engine on a Ray GPU share books its phases: serving once started, released after a release,
+    weights, then serving. KV
     cache back while a train rank is still resident overflows the GPU, and the ledger names it."""
     import ray
 
@@ -80,7 +81,8 @@ def test_engine_phases_in_the_gpu_ledger(tmp_path, tiny_model_dir):
         with pytest.raises(GpuMemoryExceeded, match="when engine 0 enters phase 'serving'"):
             ray.get(actor.resume_memory.remote(["kv_cache", "cuda_graph"]), timeout=60)
         history = ray.get(ledger.report.remote())["history"]
-        assert history[:3] == ["engine 0 -> released", "train rank 0 -> resident", "engine 0 -> weights"]
+        assert history[:4] == ["engine 0 -> serving", "engine 0 -> released", "train rank 0 -> resident",
+                               "engine 0 -> weights"]
         ray.get(actor.stop.remote(), timeout=60)
     finally:
         ray.shutdown()
