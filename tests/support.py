@@ -58,6 +58,7 @@ printf '%s\\t%s\\n' "$node" "${{options[*]}}" >>"{log}"
 for k in "${{!nodes[@]}}"; do
   if [[ ${{nodes[k]}} == "$node" ]]; then
     export SIM_NODE_IP=127.0.0.$((k + 2))
+    delay=$((k * 5))
   fi
 done
 if [[ -z ${{SIM_NODE_IP:-}} ]]; then
@@ -68,6 +69,10 @@ if [[ " ${{SIM_DEAD_NODES:-}} " == *" $node "* ]]; then
   echo "srun: error: $node: task 0: Exited with exit code 1 (simulated lost node)" >&2
   exit 1
 fi
+# The simulated nodes share one /tmp, where each raylet names its sockets in the session folder: started
+# in the same instant, two took the same name (plasma store: "bind: Address already in use"). Real nodes
+# have a /tmp each; here node k starts k * 5 s after the first.
+if [[ ${{SIM_STAGGER:-1}} == 1 ]]; then sleep "${{delay:-0}}"; fi
 exec "$@"
 """
 

@@ -23,6 +23,10 @@ CONFIG = REPO / "examples" / "configs" / "qwen3_32b_microcoder_grpo.yaml"
 VENV_BIN = Path(sys.executable).parent
 NODES = 4  # the 32B config's 6 nodes with data parallelism shrunk to 1: 2 train nodes + 2 engine nodes
 
+# Ray gives a starting node a fixed 30 s to register (ray/_private/node.py); four simulated nodes starting at
+# once on two shared cores can miss it. That is this machine's limit, not the script's: start the job again.
+RAY_NODE_STARTUP_TIMEOUT = "The current node timed out during startup"
+
 MC_TRAIN = """#!/usr/bin/env bash
 exec {python} -m megatron_mc.driver.cli "$@"
 """
@@ -43,9 +47,13 @@ def test_32b_config_rehearses_through_the_slurm_script(tmp_path):
     for name in ("HEAD_IP", "SIM_DEAD_NODES"):
         env.pop(name, None)
     try:
-        result = subprocess.run(["bash", str(SCRIPT)], env=env, cwd=tmp_path, capture_output=True, text=True,
-                                timeout=1700)
-        output = result.stdout + result.stderr
+        for _ in range(2):
+            result = subprocess.run(["bash", str(SCRIPT)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                                    timeout=1700)
+            output = result.stdout + result.stderr
+            if RAY_NODE_STARTUP_TIMEOUT not in output:
+                break
+            shutil.rmtree(tmp_path / "run", ignore_errors=True)  # the job starts afresh
         assert result.returncode == 0, output[-6000:]
         assert f"Ray cluster up: {NODES} nodes, {8 * NODES} GPUs" in output
         assert "[rehearsal] PASSED" in output, output[-6000:]

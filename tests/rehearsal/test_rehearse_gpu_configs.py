@@ -14,6 +14,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Ray gives a starting node a fixed 30 s to register (ray/_private/node.py); simulated nodes starting on two
+# shared cores can miss it. That is this machine's limit, not the rehearsal's: start it once more.
+RAY_NODE_STARTUP_TIMEOUT = "The current node timed out during startup"
+
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.rehearsal, pytest.mark.timeout(1800)]
 
 
@@ -36,6 +40,8 @@ def rehearse(config: str, tmp_path: Path, *overrides: str, timeout_s: float = 17
 @pytest.mark.parametrize("config", ["qwen3_4b_microcoder_grpo", "qwen3_30b_a3b_moe"])
 def test_gpu_config_rehearsal_passes(config, tmp_path):
     result = rehearse(config, tmp_path)
+    if RAY_NODE_STARTUP_TIMEOUT in result.stdout + result.stderr:
+        result = rehearse(config, tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     assert "[rehearsal] PASSED" in result.stdout
     ledger = json.loads((tmp_path / "run_rehearsal" / "ledger.json").read_text())
