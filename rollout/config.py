@@ -90,7 +90,8 @@ class RolloutConfig:
             raise ValueError("rollout.max_retries and rollout.retry_backoff_s must be >= 0, "
                              "rollout.request_timeout_s > 0")
         if self.embedded_seconds_per_token < 0:
-            raise ValueError(f"rollout.embedded_seconds_per_token must be >= 0, got {self.embedded_seconds_per_token!r}")
+            raise ValueError("rollout.embedded_seconds_per_token must be >= 0, "
+                             f"got {self.embedded_seconds_per_token!r}")
         if self.max_engine_restarts < 0:
             raise ValueError(f"rollout.max_engine_restarts must be >= 0, got {self.max_engine_restarts!r}")
         if self.rope_scaling is not None and "rope_type" not in self.rope_scaling:

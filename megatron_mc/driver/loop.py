@@ -14,8 +14,8 @@ import torch
 from megatron_mc.algo import JudgedBatch, compute_sample_advantages
 from megatron_mc.driver.checkpointing import due, export_hf, save_checkpoint
 from megatron_mc.driver.evaluation import evaluate_policy, headline
-from megatron_mc.driver.problems import ProblemStream
 from megatron_mc.driver.gpu_time_share import GpuTimeShare
+from megatron_mc.driver.problems import ProblemStream
 from megatron_mc.driver.signals import StopRequest
 from megatron_mc.driver.step_metrics import logprob_diff, pass_rate, prefixed
 from megatron_mc.metrics.logger import MetricsLogger
@@ -99,7 +99,8 @@ class RLLoop:
                    **logprob_diff([s.rollout_logprobs for s in samples], batch.old_logprobs),
                    "rollout/pass_rate": pass_rate(rollout.samples), "rollout/empty_responses": float(
                        len(rollout.samples) - len(samples)), "rollout/temperature": temperature,
-                   "weights/version": float(step), "rollout/engines_resynced": float(len(restarted)), "data/epoch": float(self.stream.sampler.epoch),
+                   "weights/version": float(step), "rollout/engines_resynced": float(len(restarted)),
+                   "data/epoch": float(self.stream.sampler.epoch),
                    "data/problem_ids": self.stream.take_drawn()}
         if self.session.eval_problems and due(step, cfg.eval.interval, cfg.train.max_steps):
             with timers.phase("eval"):

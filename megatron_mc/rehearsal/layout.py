@@ -70,21 +70,23 @@ def tiny_model_overrides(cfg: RunConfig) -> dict:
     return fields
 
 
+def rehearsal_num_nodes(cfg: RunConfig) -> int:
+    """Whole nodes for the shrunk train ranks, and (disaggregated) the engines' own nodes."""
+    per_node = cfg.cluster.gpus_per_node
+    train_nodes = max(1, rehearsal_world_size(cfg) // per_node)
+    if cfg.cluster.mode != "disaggregate":
+        return train_nodes
+    if cfg.cluster.engine_gpus % per_node:
+        raise ValueError(f"cluster.engine_gpus={cfg.cluster.engine_gpus} does not fill whole nodes of "
+                         f"{per_node} GPUs; the rehearsal keeps engines on whole nodes")
+    return train_nodes + cfg.cluster.engine_gpus // per_node
+
+
 def rehearsal_config(cfg: RunConfig, run_dir: Path, hf_dir: Path, eval_file: Path, ray_address: str) -> RunConfig:
     """The config the rehearsal's mc-train runs (see the module docstring for what changes)."""
     data = copy.deepcopy(to_dict(cfg))
     world = rehearsal_world_size(cfg)
-    cluster = data["cluster"]
-    if cfg.cluster.mode == "disaggregate":
-        engine_nodes = math.ceil(cfg.cluster.engine_gpus / cfg.cluster.gpus_per_node)
-        cluster["num_nodes"] = world // cfg.cluster.gpus_per_node + engine_nodes
-        cluster["engine_gpus"] = cluster["num_nodes"] * cfg.cluster.gpus_per_node - world
-        if cluster["engine_gpus"] != cfg.cluster.engine_gpus:
-            raise ValueError(f"cluster.engine_gpus={cfg.cluster.engine_gpus} does not fill whole nodes of "
-                             f"{cfg.cluster.gpus_per_node} GPUs; the rehearsal keeps engines on whole nodes")
-    else:
-        cluster["num_nodes"] = max(1, world // cfg.cluster.gpus_per_node)
-    cluster["ray_address"] = ray_address
+    data["cluster"].update(num_nodes=rehearsal_num_nodes(cfg), ray_address=ray_address)
     data["run_dir"] = str(run_dir)
     data["model"].update(hf_dir=str(hf_dir), transformer_impl="local", dtype="float32")
     data["model"]["fp8"]["enabled"] = False

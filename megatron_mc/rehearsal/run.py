@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from megatron_mc.planning.memory import GIB
 from megatron_mc.planning.cluster_layout import check_cluster_layout
 from megatron_mc.planning.plan import make_plan
 from megatron_mc.rehearsal.cluster import REHEARSAL_ENV, simulated_cluster
-from megatron_mc.rehearsal.layout import STEPS, rehearsal_config, rehearsal_world_size
+from megatron_mc.rehearsal.layout import STEPS, rehearsal_config, rehearsal_num_nodes, rehearsal_world_size
 from megatron_mc.rehearsal.model import build_tiny_model
 from megatron_mc.run_state import hf_export_dir, is_complete, step_dir, write_atomic
 
@@ -63,8 +64,6 @@ def rehearse(config_path: str, overrides: list[str], work_dir: str | None = None
     check_cluster_layout(cfg)  # what the real cluster would refuse, before the layout is shrunk
     work = Path(work_dir or f"{cfg.run_dir}_rehearsal").resolve()
     if work.exists():
-        import shutil
-
         shutil.rmtree(work)
     work.mkdir(parents=True)
     capacity, sizes = ledger_sizes(cfg)  # before anything starts: an unknown model fails fast
@@ -78,8 +77,7 @@ def rehearse(config_path: str, overrides: list[str], work_dir: str | None = None
     if cfg.cluster.ray_address:
         os.environ.update(REHEARSAL_ENV)
         return _rehearse_on(cfg, cfg.cluster.ray_address, work, hf_dir, eval_file, capacity, sizes, timeout_s)
-    probe = rehearsal_config(cfg, work / "run", hf_dir, eval_file, "pending")
-    with simulated_cluster(probe.cluster.num_nodes, cfg.cluster.gpus_per_node) as address:
+    with simulated_cluster(rehearsal_num_nodes(cfg), cfg.cluster.gpus_per_node) as address:
         return _rehearse_on(cfg, address, work, hf_dir, eval_file, capacity, sizes, timeout_s)
 
 
