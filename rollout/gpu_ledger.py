@@ -50,6 +50,11 @@ class GpuLedger:
                     f"GPU {gpu[1]} of node {gpu[0]} would hold {total / GIB:.1f} GiB of "
                     f"{self.capacity / GIB:.0f} GiB when {holder} enters phase {phase!r}: {parts}")
 
+    def clear(self) -> None:
+        """Every holder gone (their processes ended): what they booked is free again; peaks are kept."""
+        self.bookings.clear()
+        self.history.append("all holders gone")
+
     def release(self, holder: str) -> None:
         for held in self.bookings.values():
             held.pop(holder, None)

@@ -105,6 +105,7 @@ def _rehearse_on(cfg: RunConfig, address: str, work: Path, hf_dir: Path, eval_fi
         first.send_signal(signal.SIGKILL)
         first.wait()
         _check_nothing_left(work, run_dir, "after the driver was killed")
+        ray.get(ledger.clear.remote())  # the killed run's GPUs are free; the resumed run may place ranks elsewhere
         _say(f"driver killed after the step-{KILL_AFTER_CHECKPOINT} checkpoint; nothing left; resuming")
         second = _start_driver(config_file, work / "driver_2.log", "--resume", "auto")
         _wait_for_exit(second, work / "driver_2.log", deadline)
