@@ -16,6 +16,7 @@ The cost model is what memory and compute pay for:
 from __future__ import annotations
 
 import heapq
+from operator import itemgetter
 from typing import Sequence
 
 
@@ -35,7 +36,7 @@ def karmarkar_karp(costs: Sequence[int], parts: int) -> list[list[int]]:
         _, _, heavy = heapq.heappop(heap)
         _, _, light = heapq.heappop(heap)
         merged = [(a + b, ia + ib) for (a, ia), (b, ib) in zip(heavy, reversed(light))]
-        merged.sort(key=lambda part: -part[0])  # stable: equal sums keep their order
+        merged.sort(key=itemgetter(0), reverse=True)  # stable: equal sums keep their order
         heapq.heappush(heap, (merged[-1][0] - merged[0][0], order, merged))
         order += 1
     if not heap:
@@ -62,7 +63,7 @@ def plan_micro_batches(lengths: Sequence[int], dp_size: int, token_budget: int, 
     def cost(group: list[int]) -> int:
         return _micro_batch_cost(lengths, group, packed, segment_multiple, row_multiple)
 
-    splits = [_PackedSplits(rank, seq_cost, cost, token_budget) if packed
+    splits = [_PackedSplits(rank, seq_cost, row_multiple, token_budget) if packed
               else _PaddedSplits(rank, seq_cost, token_budget) for rank in ranks]
     count = _round_up(max(max(split.fewest() for split in splits), 1), count_multiple)
     while True:
@@ -70,30 +71,52 @@ def plan_micro_batches(lengths: Sequence[int], dp_size: int, token_budget: int, 
         if all(groups is not None for groups in plan):
             return [sorted(groups + [[] for _ in range(count - len(groups))], key=lambda g: (-cost(g), g))
                     for groups in plan]
-        count += count_multiple  # Karmarkar-Karp left a micro-batch over the budget: one more round of them
+        count += count_multiple  # a rank's sequences do not fit: one more round of micro-batches
 
 
 class _PackedSplits:
-    """Packed micro-batches of one rank: each sequence that alone exceeds the budget goes alone, the others
-    are spread by Karmarkar-Karp over the remaining micro-batches, which balances them for the pipeline."""
+    """Packed micro-batches of one rank: each sequence that alone exceeds the budget goes alone; the others are
+    spread by Karmarkar-Karp over the remaining micro-batches, which balances them for the pipeline, or, where
+    balanced sums would overflow the budget (a rank filled close to count * budget), packed first-fit
+    decreasing, which fills micro-batches to the budget and so keeps their count the fewest."""
 
-    def __init__(self, indices: list[int], seq_cost: list[int], cost, budget: int):
-        self.alone = [[i] for i in indices if cost([i]) > budget]
-        self.rest = [i for i in indices if cost([i]) <= budget]
-        self.rest_costs = [seq_cost[i] for i in self.rest]
-        self.cost, self.budget = cost, budget
+    def __init__(self, indices: list[int], seq_cost: list[int], row_multiple: int, budget: int):
+        self.row_multiple, self.budget = row_multiple, budget
+        self.alone = [[i] for i in indices if not self._fits(seq_cost[i])]
+        self.rest = [i for i in indices if self._fits(seq_cost[i])]
+        self.seq_cost = seq_cost
+
+    def _fits(self, total: int) -> bool:
+        return _round_up(total, self.row_multiple) <= self.budget
 
     def fewest(self) -> int:
         """A lower bound on the micro-batches needed (the loop in plan_micro_batches raises it)."""
-        return len(self.alone) + -(-sum(self.rest_costs) // self.budget)
+        return len(self.alone) + -(-sum(self.seq_cost[i] for i in self.rest) // self.budget)
 
     def groups(self, count: int):
-        """The split into count micro-batches (fewer when there are fewer sequences), None if one overflows."""
+        """The split into count micro-batches (fewer when there are fewer sequences), None if none fits."""
         free = count - len(self.alone)
         if free < 1:
             return None if self.rest else self.alone
-        groups = [[self.rest[j] for j in part] for part in karmarkar_karp(self.rest_costs, free) if part]
-        return self.alone + groups if all(self.cost(g) <= self.budget for g in groups) else None
+        costs = [self.seq_cost[i] for i in self.rest]
+        groups = [[self.rest[j] for j in part] for part in karmarkar_karp(costs, free) if part]
+        if all(self._fits(sum(self.seq_cost[i] for i in g)) for g in groups):
+            return self.alone + groups
+        groups = self._first_fit_decreasing(free)
+        return None if groups is None else self.alone + groups
+
+    def _first_fit_decreasing(self, parts: int):
+        """The `parts` longest sequences open the micro-batches (none stays empty), the others go, longest
+        first, into the first micro-batch they fit."""
+        order = sorted(self.rest, key=lambda i: (-self.seq_cost[i], i))
+        groups, sums = [[i] for i in order[:parts]], [self.seq_cost[i] for i in order[:parts]]
+        for i in order[parts:]:
+            part = next((p for p in range(parts) if self._fits(sums[p] + self.seq_cost[i])), None)
+            if part is None:
+                return None
+            groups[part].append(i)
+            sums[part] += self.seq_cost[i]
+        return [sorted(g) for g in groups]
 
 
 class _PaddedSplits:

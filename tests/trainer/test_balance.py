@@ -115,6 +115,14 @@ def test_equal_lengths_give_the_fewest_full_micro_batches():
     assert [len(rank) for rank in plan] == [2, 2] and all(len(g) == 4 for rank in plan for g in rank)
 
 
+def test_a_rank_filled_close_to_the_budget_still_gets_the_fewest_micro_batches():
+    """Karmarkar-Karp's balanced 4-way split overflows ([3, 6, 2] = 11); first-fit decreasing fits 4."""
+    lengths = [10, 4, 3, 6, 2, 10, 5]
+    assert any(sum(lengths[i] for i in part) > 10 for part in karmarkar_karp(lengths, 4))
+    (rank,) = plan_micro_batches(lengths, 1, 10, packed=True)
+    assert len(rank) == 4 and all(sum(lengths[i] for i in group) <= 10 for group in rank)
+
+
 def test_lone_oversized_sequences_go_alone():
     plan = plan_micro_batches([5000, 100, 100, 6000], 1, 1000, packed=True)
     assert plan == [[[3], [0], [1, 2]]]
