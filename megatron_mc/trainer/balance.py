@@ -50,7 +50,8 @@ def plan_micro_batches(lengths: Sequence[int], dp_size: int, token_budget: int, 
     """plan[dp_rank][micro_batch] = indices into `lengths` (prompt + response tokens per sequence). Every
     rank gets the same count of micro-batches, the fewest (a multiple of count_multiple) with which each
     fits the budget; a sequence that alone exceeds the budget goes alone. A micro-batch is empty only when
-    its rank has fewer sequences than the count. Micro-batches come heaviest first."""
+    its rank has fewer sequences than the count. Micro-batches come heaviest first. segment_multiple applies
+    to packed rows only: a padded row is one segment, its width rounded up to row_multiple."""
     for name, value in dict(dp_size=dp_size, token_budget=token_budget, segment_multiple=segment_multiple,
                             row_multiple=row_multiple, count_multiple=count_multiple).items():
         if value < 1:
