@@ -20,8 +20,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
 
-def launch(scenario: str, world_size: int, out_dir: Path, timeout_s: int = 420, cuda: bool = False) -> dict:
-    """Run `scenario` on `world_size` local ranks (on CPU unless `cuda`); returns the merged results."""
+def launch(scenario: str, world_size: int, out_dir: Path, timeout_s: int = 420, cuda: bool = False,
+           script: Path = Path(__file__)) -> dict:
+    """Run `scenario` of `script` (this file unless given) on `world_size` local ranks (on CPU unless
+    `cuda`); returns the merged results."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -32,7 +34,7 @@ def launch(scenario: str, world_size: int, out_dir: Path, timeout_s: int = 420, 
                    PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
         if not cuda:
             env["CUDA_VISIBLE_DEVICES"] = ""
-        procs.append(subprocess.Popen([sys.executable, __file__, scenario, str(out_dir)], env=env,
+        procs.append(subprocess.Popen([sys.executable, str(script), scenario, str(out_dir)], env=env,
                                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     logs = []
     try:
