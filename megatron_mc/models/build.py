@@ -10,8 +10,10 @@ from typing import Optional
 import torch
 
 from megatron_mc.models import rope as rope_mod
+from megatron_mc.models.activation_memory import activation_memory_kwargs
 from megatron_mc.models.adapter import ModelAdapter
 from megatron_mc.models.config import ModelConfig
+from megatron_mc.models.fusions import fusion_kwargs
 from megatron_mc.models.layer_spec import choose_impl, decoder_spec, layer_spec, precision_kwargs
 from megatron_mc.models.registry import adapter_for_dir
 from megatron_mc.parallel.config import ParallelConfig
@@ -30,12 +32,16 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
             f"padded vocabulary {adapter.padded_vocab} is not divisible by tp={par.tp}; choose "
             "model.make_vocab_size_divisible_by as a multiple of tp"
         )
+    architecture = adapter.transformer_config_kwargs()
+    fusions = fusion_kwargs(architecture["activation_func"], architecture["gated_linear_unit"], adapter.rope.kind)
+    grouped_gemm = bool(adapter.num_experts) and impl == "transformer_engine"
     config = TransformerConfig(
-        **adapter.transformer_config_kwargs(),
-        **precision_kwargs(cfg),
+        **architecture | fusions,
+        **precision_kwargs(cfg, adapter.num_experts),
+        **activation_memory_kwargs(cfg, adapter.num_layers // par.pp, grouped_gemm),
         **par.megatron_sizes(),
         sequence_parallel=par.sequence_parallel,
-        moe_grouped_gemm=bool(adapter.num_experts) and impl == "transformer_engine",
+        moe_grouped_gemm=grouped_gemm,
         use_cpu_initialization=not torch.cuda.is_available(),
         # Always initialize: Megatron-Core 0.16 marks parameters as TP-sharded (tensor_model_parallel,
         # partition_dim) only inside its init routines, and the HF mapping and grad clipping read those.

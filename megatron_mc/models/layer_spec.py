@@ -1,7 +1,8 @@
 """The one place that chooses the layer implementation and numeric precision of the policy.
 
 Transformer Engine's layers where TE imports (fused kernels, FP8, CP attention), Megatron-Core's local
-layers otherwise (CPU, machines without TE), with our all-gather attention under context parallelism.
+layers otherwise (CPU, machines without TE), with torch SDPA as their core attention (our all-gather
+attention under context parallelism).
 FP8 exists only in TE, so asking for it without TE is an error.
 """
 from __future__ import annotations
@@ -12,7 +13,10 @@ import torch
 
 from megatron_mc.models.config import ModelConfig
 from megatron_mc.models.context_parallel_attention import AllGatherContextParallelAttention
+from megatron_mc.models.sdpa_attention import SDPAttention
 
+# Transformer Engine asserts FP8 GEMM dimensions divisible by 16 (and 8 for the other dimension).
+FP8_TOKEN_MULTIPLE = 16
 TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
@@ -55,9 +59,11 @@ def choose_impl(cfg: ModelConfig) -> str:
     return impl
 
 
-def layer_spec(impl: str, num_experts: int, qk_layernorm: bool, context_parallel: bool = False):
+def layer_spec(impl: str, num_experts: int, qk_layernorm: bool, context_parallel: bool = False,
+               local_attention: str = "sdpa"):
     """TE's layers (their attention splits sequences for CP itself), or the local layers with RMSNorm and,
-    under context parallelism, our all-gather CP attention."""
+    as core attention, our all-gather CP attention under context parallelism, else torch SDPA
+    (`local_attention` "sdpa") or Megatron's DotProductAttention ("dot_product")."""
     from megatron.core.models.gpt import gpt_layer_specs
 
     experts = num_experts or None
@@ -76,6 +82,8 @@ def layer_spec(impl: str, num_experts: int, qk_layernorm: bool, context_parallel
         spec.submodules.self_attention.submodules.k_layernorm = RMSNorm
     if context_parallel:
         spec.submodules.self_attention.submodules.core_attention = AllGatherContextParallelAttention
+    elif local_attention == "sdpa":
+        spec.submodules.self_attention.submodules.core_attention = SDPAttention
     return spec
 
 
@@ -102,8 +110,9 @@ class RMSNorm:
         return norm
 
 
-def precision_kwargs(cfg: ModelConfig) -> dict:
-    """TransformerConfig fields for dtype, FP8 and activation recomputation."""
+def precision_kwargs(cfg: ModelConfig, num_experts: int = 0) -> dict:
+    """TransformerConfig fields for dtype and FP8 (with MoE, the router pads each expert's tokens to what
+    FP8 GEMMs take)."""
     dtype = TORCH_DTYPES[cfg.dtype]
     kwargs = {
         "params_dtype": dtype,
@@ -112,10 +121,6 @@ def precision_kwargs(cfg: ModelConfig) -> dict:
         "fp16": cfg.dtype == "float16",
         "attention_softmax_in_fp32": True,
     }
-    if cfg.recompute != "none":
-        kwargs["recompute_granularity"] = cfg.recompute
-        if cfg.recompute == "full":
-            kwargs.update(recompute_method="uniform", recompute_num_layers=1)
     fp8 = cfg.fp8
     if fp8.enabled:
         keep_bf16 = fp8.bf16_layers_at_start > 0 or fp8.bf16_layers_at_end > 0
@@ -128,8 +133,16 @@ def precision_kwargs(cfg: ModelConfig) -> dict:
             first_last_layers_bf16=keep_bf16,
             num_layers_at_start_in_bf16=fp8.bf16_layers_at_start,
             num_layers_at_end_in_bf16=fp8.bf16_layers_at_end,
+            # Megatron-Core 0.16's name; its older moe_router_padding_for_fp8 only sets this one.
+            moe_router_padding_for_quantization=num_experts > 0,
         )
     return kwargs
+
+
+def fp8_token_multiple(cfg: ModelConfig) -> int:
+    """What the number of tokens in a micro-batch (per rank) must be a multiple of: TE's FP8 GEMMs assert
+    dimensions divisible by 16; 1 when FP8 is off."""
+    return FP8_TOKEN_MULTIPLE if cfg.fp8.enabled else 1
 
 
 def _define_missing_te_gemm() -> None:
