@@ -10,8 +10,9 @@ from attention_workers import run
 def _config(**overrides):
     from megatron.core.transformer.transformer_config import TransformerConfig
 
-    return TransformerConfig(num_layers=1, hidden_size=64, num_attention_heads=4, num_query_groups=2,
-                             kv_channels=16, attention_dropout=0.0, use_cpu_initialization=True, **overrides)
+    settings = dict(num_layers=1, hidden_size=64, num_attention_heads=4, num_query_groups=2, kv_channels=16,
+                    attention_dropout=0.0, use_cpu_initialization=True)
+    return TransformerConfig(**settings | overrides)
 
 
 def _sdpa(**overrides):
@@ -97,3 +98,21 @@ def test_context_parallel_packed_and_padded_logits_equal_the_unsplit_run(tmp_pat
     assert measured["packed_tokens_per_rank"] == 18
     assert measured["packed_diff"] < 1e-5
     assert measured["padded_diff"] < 1e-5
+
+
+@pytest.mark.gpu
+def test_padded_and_packed_calls_take_the_flash_kernel_on_cuda():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    query, key, value = (torch.randn(64, 2, n, 64, device="cuda", dtype=torch.bfloat16, generator=generator)
+                         for n in (4, 2, 2))
+    attention = _sdpa(kv_channels=64, hidden_size=256)
+    reference = attention(query.float(), key.float(), value.float(), None)
+    packed_reference = attention(query[:, 0].float(), key[:, 0].float(), value[:, 0].float(), None,
+                                 packed_seq_params=_packed([0, 24, 64]))
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):  # raises where flash cannot take the call
+        padded = attention(query, key, value, None)
+        packed = attention(query[:, 0], key[:, 0], value[:, 0], None, packed_seq_params=_packed([0, 24, 64]))
+    assert (padded.float() - reference).abs().max() < 3e-2
+    assert (packed.float() - packed_reference).abs().max() < 3e-2
