@@ -89,7 +89,12 @@ class TrainConfig:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     grad_clip: float = 1.0
-    micro_batch_tokens: int = 16384  # packed tokens per micro batch on each data-parallel rank
+    # Tokens in one micro-batch of a data-parallel rank (all of its context-parallel ranks together):
+    # what activation memory pays for, padding included.
+    micro_batch_tokens: int = 16384
+    # Sequences back to back in one row (THD: no padding between them, attention within each) instead
+    # of right-padded rows; either way every rank runs as many micro-batches with near-equal tokens.
+    pack_sequences: bool = True
     seed: int = 1234
 
     def __post_init__(self) -> None:

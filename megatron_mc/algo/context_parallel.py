@@ -48,11 +48,11 @@ def all_reduce_sum(x: torch.Tensor, group: dist.ProcessGroup | None) -> torch.Te
     return x
 
 
-def reduce_metrics(metrics: dict[str, float], local_tokens: int, group: dist.ProcessGroup | None,
-                   device: torch.device | str = "cpu") -> dict[str, float]:
-    """policy_loss's metrics of each CP rank's part, as the metrics of the whole micro-batch: the losses
-    (`*loss`) add up, `*_min` / `*_max` take the extreme over the parts that hold response tokens, the
-    rest are token-weighted means. `device`: where the group's backend takes tensors (CUDA for NCCL)."""
+def reduce_metrics(metrics: dict[str, torch.Tensor], local_tokens: int, group: dist.ProcessGroup | None
+                   ) -> dict[str, torch.Tensor]:
+    """policy_loss's metrics (0-dim tensors) of each CP rank's part, as the metrics of the whole
+    micro-batch: the losses (`*loss`) add up, `*_min` / `*_max` take the extreme over the parts that hold
+    response tokens, the rest are token-weighted means. Two all-reduces, no host synchronization."""
     if group is None or dist.get_world_size(group) == 1:
         return dict(metrics)
     keys = sorted(metrics)
@@ -60,17 +60,30 @@ def reduce_metrics(metrics: dict[str, float], local_tokens: int, group: dist.Pro
     lowest = [k for k in keys if k.endswith("_min")]
     highest = [k for k in keys if k.endswith("_max")]
     means = [k for k in keys if k not in additive + lowest + highest]
-    held = local_tokens > 0  # a part without response tokens reports placeholders for its extremes
-    sums = torch.tensor([metrics[k] for k in additive] + [metrics[k] * local_tokens for k in means] + [local_tokens],
-                        dtype=torch.float64, device=device)
-    mins = torch.tensor([metrics[k] if held else math.inf for k in lowest]
-                        + [-metrics[k] if held else math.inf for k in highest], dtype=torch.float64, device=device)
+    value = {k: metrics[k].detach().to(torch.float64) for k in keys}
+    device = value[keys[0]].device if keys else None
+    tokens = torch.tensor(float(local_tokens), dtype=torch.float64, device=device)
+    held = tokens > 0  # a part without response tokens reports placeholders for its extremes
+    sums = torch.stack([value[k] for k in additive] + [value[k] * tokens for k in means] + [tokens])
+    # the maxima as minima of their negatives, so that one MIN reduction serves both
+    inf = torch.tensor(math.inf, dtype=torch.float64, device=device)
+    mins = torch.stack([torch.where(held, value[k], inf) for k in lowest]
+                       + [torch.where(held, -value[k], inf) for k in highest] + [inf])
     dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
     dist.all_reduce(mins, op=dist.ReduceOp.MIN, group=group)
-    sums, mins = sums.tolist(), mins.tolist()
-    tokens = max(sums[-1], 1.0)
-    reduced = dict(zip(additive, sums))
-    reduced |= {k: v / tokens for k, v in zip(means, sums[len(additive):])}
-    reduced |= {k: v if math.isfinite(v) else metrics[k] for k, v in zip(lowest, mins)}
-    reduced |= {k: -v if math.isfinite(v) else metrics[k] for k, v in zip(highest, mins[len(lowest):])}
+    total = sums[-1].clamp(min=1.0)
+    reduced = {k: sums[i] for i, k in enumerate(additive)}
+    reduced |= {k: sums[len(additive) + i] / total for i, k in enumerate(means)}
+    reduced |= {k: torch.where(torch.isfinite(mins[i]), mins[i], value[k]) for i, k in enumerate(lowest)}
+    reduced |= {k: torch.where(torch.isfinite(mins[len(lowest) + i]), -mins[len(lowest) + i], value[k])
+                for i, k in enumerate(highest)}
     return reduced
+
+
+def metric_values(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Tensor metrics as floats, with one device synchronization for all of them."""
+    keys = sorted(metrics)
+    if not keys:
+        return {}
+    values = torch.stack([metrics[k].detach().to(torch.float64).reshape(()) for k in keys]).tolist()
+    return dict(zip(keys, values))

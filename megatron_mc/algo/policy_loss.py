@@ -3,7 +3,8 @@
 Tensors are [B, T] (padded responses); advantages are [B] (one per sequence) or [B, T]. Under context
 parallelism pass the CP group: each rank passes its zig-zag part of every sequence and the ranks' losses
 add up to the loss of the whole batch (per-sequence counts and GSPO's sequence ratios are reduced over
-the group, detached). Metrics are this rank's.
+the group, detached). Metrics are this rank's, as detached 0-dim tensors on the loss's device: reading
+them (float()) waits for the device, so a trainer collects them and reads them once per step.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, eps_low: fl
 def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
                 loss_mask: torch.Tensor, *, config: AlgoConfig, rollout_logprobs: torch.Tensor | None = None,
                 ref_logprobs: torch.Tensor | None = None, entropy: torch.Tensor | None = None,
-                cp_group: dist.ProcessGroup | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                cp_group: dist.ProcessGroup | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss to minimize (scalar) and metrics, for the settings in `config` (see AlgoConfig)."""
     if logprobs.shape != old_logprobs.shape or logprobs.shape != loss_mask.shape:
         raise ValueError(f"policy_loss: logprobs {tuple(logprobs.shape)}, old_logprobs {tuple(old_logprobs.shape)} "
@@ -91,7 +92,7 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
     token_losses = surrogate.losses if weights is None else surrogate.losses * weights
     pg_loss = aggregate(token_losses, mask, stats)
     loss = pg_loss
-    metrics: dict[str, float] = {"pg_loss": pg_loss.item()}
+    metrics: dict[str, torch.Tensor] = {"pg_loss": pg_loss.detach()}
 
     if config.kl_coef > 0.0:
         if ref_logprobs is None:
@@ -99,39 +100,43 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
                              "pass them or set algo.kl_coef: 0")
         kl_loss = aggregate(kl_penalty(logprobs, ref_logprobs.detach(), config.kl_estimator), mask, stats)
         loss = loss + config.kl_coef * kl_loss
-        metrics["kl_loss"] = kl_loss.item()
+        metrics["kl_loss"] = kl_loss.detach()
     if config.entropy_coef > 0.0:
         if entropy is None:
             raise ValueError(f"algo.entropy_coef={config.entropy_coef} needs the per-token entropy; pass entropy "
                              "(from vocab_parallel_logprobs_and_entropy) or set algo.entropy_coef: 0")
         entropy_loss = aggregate(entropy, mask, stats)
         loss = loss - config.entropy_coef * entropy_loss
-        metrics["entropy_loss"] = entropy_loss.item()
+        metrics["entropy_loss"] = entropy_loss.detach()
 
-    metrics["loss"] = loss.item()
+    metrics["loss"] = loss.detach()
     metrics.update(_diagnostics(logprobs, old_logprobs, ratio, surrogate, mask, weights, rollout_logprobs, entropy))
     return loss, metrics
 
 
 @torch.no_grad()
 def _diagnostics(logprobs, old_logprobs, ratio, surrogate, mask, weights, rollout_logprobs,
-                 entropy) -> dict[str, float]:
+                 entropy) -> dict[str, torch.Tensor]:
     valid = mask > 0
     count = mask.sum().clamp(min=1)
 
-    def mean(x: torch.Tensor) -> float:
-        return float((x.to(mask.dtype) * mask).sum() / count)
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        return (x.to(mask.dtype) * mask).sum() / count
 
-    valid_ratios = ratio.detach()[valid]
+    def extreme(reduce, fill: float) -> torch.Tensor:
+        """min or max over the valid tokens, 1.0 when there are none (no host sync: no boolean indexing)"""
+        value = reduce(torch.where(valid, ratio.detach(), torch.full_like(ratio, fill)))
+        return torch.where(valid.any(), value, torch.ones_like(value))
+
     metrics = {
         "clipfrac_low": mean(surrogate.clipped_low),
         "clipfrac_high": mean(surrogate.clipped_high),
         "dual_clipfrac": mean(surrogate.dual_clipped),
         "approx_kl": mean(k3(logprobs.detach(), old_logprobs)),
         "ratio_mean": mean(ratio.detach()),
-        "ratio_min": float(valid_ratios.min()) if valid_ratios.numel() else 1.0,
-        "ratio_max": float(valid_ratios.max()) if valid_ratios.numel() else 1.0,
-        "masked_fraction": 0.0 if weights is None else mean(weights == 0),
+        "ratio_min": extreme(torch.min, float("inf")),
+        "ratio_max": extreme(torch.max, float("-inf")),
+        "masked_fraction": torch.zeros_like(count) if weights is None else mean(weights == 0),
     }
     if weights is not None:
         metrics["rollout_weight_mean"] = mean(weights)

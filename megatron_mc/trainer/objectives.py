@@ -63,6 +63,7 @@ class SupervisedCrossEntropy:
         mask = mb.response_mask.to(logprobs.dtype)
         # under context parallelism: this part's sum over the whole micro-batch's count
         loss = -(logprobs * mask).sum() / all_reduce_sum(mask.sum(), cp_group).clamp(min=1)
-        with torch.no_grad():
-            mean_entropy = float((entropy * mask).sum() / mask.sum().clamp(min=1))
-        return loss, {"loss": loss.item(), "entropy": mean_entropy}
+        metrics = {"loss": loss.detach()}
+        if entropy is not None:
+            metrics["entropy"] = (entropy.detach() * mask).sum() / mask.sum().clamp(min=1)
+        return loss, metrics

@@ -18,27 +18,24 @@ from typing import Optional
 
 import torch
 
-from megatron_mc.algo.context_parallel import reduce_metrics
+from megatron_mc.algo import vocab_parallel_logprobs_and_entropy
+from megatron_mc.algo.context_parallel import metric_values, reduce_metrics
 from megatron_mc.checkpoint.hf_export import INDEX, save_hf_weights
 from megatron_mc.checkpoint.hf_import import load_hf_weights
 from megatron_mc.config import RunConfig
 from megatron_mc.models.build import build_model, load_adapter, unwrap
-from megatron_mc.models.forward import gather_context_parallel
 from megatron_mc.parallel import state
 from megatron_mc.parallel.config import sequence_length_multiple
 from megatron_mc.parallel.training import build_optimizer, wrap_ddp
 from megatron_mc.trainer.batch import TrainBatch
 from megatron_mc.trainer.checkpointing import load_training_checkpoint, save_training_checkpoint
 from megatron_mc.trainer.lr_schedule import make_lr_scheduler
-from megatron_mc.trainer.microbatches import MicroBatch, micro_batches, padded_to, schedule_length, shard_indices
+from megatron_mc.trainer.balance import plan_micro_batches
+from megatron_mc.trainer.microbatches import MicroBatch, make_micro_batch, padding_micro_batch, shard_indices
 from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntropy, units
 from megatron_mc.trainer.offload import RESIDENT, HostOffload
 from megatron_mc.trainer.reference import ReferenceWeights
 from rollout.gpu_ledger import book, my_gpus
-
-# Finite, so that p * log p of a padding column is 0 * (-1e30) = 0, not 0 * (-inf) = nan.
-_PADDED_VOCAB_LOGIT = -1e30
-
 
 class TrainWorker:
     def __init__(self, cfg: RunConfig, hf_dir: str):
@@ -69,7 +66,13 @@ class TrainWorker:
         self.cp_group = ps.get_context_parallel_group() if self.cp_size > 1 else None
         self.reports = (ps.is_pipeline_last_stage() and ps.get_tensor_model_parallel_rank() == 0
                         and ps.get_context_parallel_rank() == 0)
-        self.length_multiple = sequence_length_multiple(self.cp_size, cfg.parallel.tp, cfg.parallel.sequence_parallel)
+        # packed, each sequence's segment splits into 2 * cp zig-zag chunks; a whole row (or a padded
+        # row's width) also splits over the TP ranks under sequence parallelism
+        self.segment_multiple = 2 * self.cp_size if self.cp_size > 1 else 1
+        self.row_multiple = sequence_length_multiple(self.cp_size, cfg.parallel.tp, cfg.parallel.sequence_parallel)
+        # Float16Module upcasts the logits to fp32 unless told not to: the log-prob path takes bf16 chunk
+        # by chunk, so the fp32 copy of [tokens, vocab / tp] is never made
+        self.output_kwargs = {"fp32_output": False} if cfg.model.dtype != "float32" else {}
         self._loop = asyncio.new_event_loop()
         self._syncs: dict = {}
         self._offload = HostOffload(self.model, self.optimizer, self.device)
@@ -97,14 +100,18 @@ class TrainWorker:
 
     # ---- forward / backward through Megatron's schedule ----------------------------------------------
     def _micro_batches(self, batch: TrainBatch) -> list[MicroBatch]:
-        """`batch` (this rank's share) packed into micro-batches, padded to the count every data-parallel
-        rank runs (see microbatches.py: expert-parallel all-to-alls pair up micro-batches across them)."""
-        mbs = micro_batches(batch, self.cfg.train.micro_batch_tokens, multiple_of=self.length_multiple)
-        most = torch.tensor([len(mbs)], dtype=torch.int64, device=self.device)
-        torch.distributed.all_reduce(most, op=torch.distributed.ReduceOp.MAX,
-                                     group=self.ps.get_data_parallel_group(with_context_parallel=True))
-        count = schedule_length(int(most.item()), self.cfg.parallel.pp, self.cfg.parallel.virtual_stages > 1)
-        return padded_to(mbs, count, multiple_of=self.length_multiple)
+        """This data-parallel rank's micro-batches of `batch`: every rank plans the whole batch the same way
+        (balance.py: near-equal token loads, the same count on every rank, as expert-parallel all-to-alls
+        need), takes its own share and fills empty slots with padding micro-batches."""
+        lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
+        par, packed = self.cfg.parallel, self.cfg.train.pack_sequences
+        plan = plan_micro_batches(lengths, self.dp_size, self.cfg.train.micro_batch_tokens, packed=packed,
+                                  segment_multiple=self.segment_multiple, row_multiple=self.row_multiple,
+                                  # Megatron-Core's interleaved schedule runs a multiple of pp micro-batches
+                                  count_multiple=par.pp if par.virtual_stages > 1 else 1)
+        return [make_micro_batch(batch.select(group), packed=packed, segment_multiple=self.segment_multiple,
+                                 row_multiple=self.row_multiple, indices=group)
+                if group else padding_micro_batch(self.row_multiple) for group in plan[self.dp_rank]]
 
     def _run(self, mbs: list[MicroBatch], loss_of, forward_only: bool) -> list:
         """Run the schedule over `mbs`; `loss_of(mb, part, output)` is the last stage's loss function, with
@@ -115,38 +122,31 @@ class TrainWorker:
 
         def step(data_iterator, model):
             mb = next(data_iterator)
-            part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank()) if self.cp_size > 1 else mb
+            part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank())
             part = part.to(self.device)
-            output = model(part.tokens, part.positions, attention_mask=None)
+            packed = None if mb.segments is None else mb.segments.packed_seq_params(self.device)
+            output = model(part.tokens, part.positions, attention_mask=None, packed_seq_params=packed,
+                           **self.output_kwargs)
             return output, partial(_padding_loss if mb.padding else loss_of, mb, part)
 
         iterators = [iter(mbs) for _ in self.model]
-        widest = max(mb.tokens.shape[1] for mb in mbs)
         return get_forward_backward_func()(
             forward_step_func=step, data_iterator=iterators if len(iterators) > 1 else iterators[0],
-            model=self.model, num_microbatches=len(mbs), seq_length=widest,
-            micro_batch_size=max(mb.num_sequences for mb in mbs), forward_only=forward_only,
+            model=self.model, num_microbatches=len(mbs), seq_length=max(mb.tokens.shape[1] for mb in mbs),
+            micro_batch_size=max(mb.tokens.shape[0] for mb in mbs), forward_only=forward_only,
             collect_non_loss_data=forward_only)
 
-    def _response_logprobs(self, part: MicroBatch, logits: torch.Tensor, temperature: float
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log p, entropy) [n, L] of the micro-batch part's positions (zeros off the response), from the
-        vocab shard."""
-        from megatron_mc.algo import vocab_parallel_logprobs_and_entropy
-
-        mask = part.response_mask
-        picked = logits[mask]  # a fresh [tokens, vocab / tp] tensor: its gradient may overwrite it
-        shard = picked.shape[-1]
-        start = self.ps.get_tensor_model_parallel_rank() * shard
-        if start + shard > self.adapter.vocab_size:
-            columns = torch.arange(start, start + shard, device=picked.device)
-            picked = picked.masked_fill(columns >= self.adapter.vocab_size, _PADDED_VOCAB_LOGIT)
-        targets = part.targets[mask]
+    def _response_logprobs(self, part: MicroBatch, logits: torch.Tensor, temperature: float, with_entropy: bool
+                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(log p, entropy or None) in the part's loss view [n, L], zeros off the response, from the vocab
+        shard of every input position (cheaper than a masked copy of the logits: the softmax over a
+        position costs a few flops per vocab entry against the output layer's 2 * hidden). The logits
+        take the gradient in place: nothing else uses them."""
         logprobs, entropy = vocab_parallel_logprobs_and_entropy(
-            picked, targets, temperature, self.ps.get_tensor_model_parallel_group(),
-            chunk_size=self.cfg.algo.logprob_chunk_size, grad_in_logits=True)
-        zeros = torch.zeros(mask.shape, dtype=logprobs.dtype, device=logprobs.device)
-        return zeros.masked_scatter(mask, logprobs), zeros.masked_scatter(mask, entropy)
+            logits.view(-1, logits.shape[-1]), part.targets.view(-1), temperature,
+            self.ps.get_tensor_model_parallel_group(), chunk_size=self.cfg.algo.logprob_chunk_size,
+            grad_in_logits=True, vocab_size=self.adapter.vocab_size, with_entropy=with_entropy)
+        return part.per_sequence(logprobs), None if entropy is None else part.per_sequence(entropy)
 
     # ---- device memory between phases (colocated engines) ------------------------------------------
     def offload(self, keep_weights: bool = False) -> int:
@@ -184,21 +184,21 @@ class TrainWorker:
         return self._logprobs(batch)
 
     def _logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
-        indices = shard_indices(len(batch), self.dp_rank, self.dp_size)
-        mbs = self._micro_batches(batch.select(indices))  # an empty shard still runs the schedule
+        mbs = self._micro_batches(batch)  # a rank with no sequence still runs the schedule
 
         def collect(mb, part, output, non_loss_data=True):
-            logprobs, _ = self._response_logprobs(part, output, batch.temperature)
+            logprobs, _ = self._response_logprobs(part, output, batch.temperature, with_entropy=False)
             if self.cp_group is not None:
-                logprobs = gather_context_parallel(logprobs, self.cp_group)
-            return mb.response_values(logprobs)
+                parts = [torch.empty_like(logprobs) for _ in range(self.cp_size)]
+                torch.distributed.all_gather(parts, logprobs.contiguous(), group=self.cp_group)
+                logprobs = mb.merge_context_parts(parts)
+            return list(zip(mb.indices, mb.response_values(logprobs)))
 
         with torch.no_grad():
             outputs = self._run(mbs, collect, forward_only=True)
         if not self.reports:
             return {}
-        rows = [row for mb_rows in outputs for row in mb_rows]
-        return dict(zip(indices, rows))
+        return dict(row for mb_rows in outputs for row in mb_rows)
 
     def compute_ref_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         """compute_logprobs under the reference policy (the start weights), for the KL term."""
@@ -232,15 +232,15 @@ class TrainWorker:
 
     def _optimizer_step(self, mini: TrainBatch, objective) -> tuple[list, dict]:
         total_units = units(objective.unit, [len(r) for r in mini.response_ids])
-        mbs = self._micro_batches(mini.select(shard_indices(len(mini), self.dp_rank, self.dp_size)))
+        mbs = self._micro_batches(mini)
         # the schedule divides each loss by len(mbs), padding included, the same count on every rank
         scale_base = len(mbs) * self.dp_size / total_units
 
         def loss_of(mb, part, output):
-            logprobs, entropy = self._response_logprobs(part, output, mini.temperature)
+            logprobs, entropy = self._response_logprobs(part, output, mini.temperature, with_entropy=True)
             loss, metrics = objective.loss(logprobs, entropy, part, self.cp_group)
             scale = scale_base * units(objective.unit, mb.response_lengths)
-            metrics = reduce_metrics(metrics, part.num_tokens, self.cp_group, self.device)
+            metrics = reduce_metrics(metrics, part.num_tokens, self.cp_group)
             return loss * scale, {"weight": mb.num_tokens, "metrics": metrics}
 
         for chunk in self.model:
@@ -251,7 +251,8 @@ class TrainWorker:
         self.scheduler.step(increment=1)
         step = {"grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
                 "lr": float(self.optimizer.param_groups[0]["lr"]), "micro_batches": len(mbs)}
-        return [(r["weight"], r["metrics"]) for r in records], step
+        # the step's one read of the device for its metrics
+        return [(r["weight"], metric_values(r["metrics"])) for r in records], step
 
     # ---- weights out -------------------------------------------------------------------------------
     def _params_current(self) -> None:

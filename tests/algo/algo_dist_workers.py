@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 
 from megatron_mc.algo import policy_loss, resolve_algo_config, vocab_parallel_logprobs_and_entropy, zigzag_split
-from megatron_mc.algo.context_parallel import reduce_metrics
+from megatron_mc.algo.context_parallel import metric_values, reduce_metrics
 
 
 def run_checks(rank, world_size, port, out_dir, tp_dtypes, cp_scenarios):
@@ -52,7 +52,7 @@ def context_parallel_losses(rank, world_size, out_dir, scenarios):
                                     cp_group=dist.group.WORLD)
         loss.backward()
         reduced = reduce_metrics(metrics, int(part("mask").sum()), dist.group.WORLD)
-        torch.save({"loss": loss.detach(), "grad": logits.grad, "metrics": reduced},
+        torch.save({"loss": loss.detach(), "grad": logits.grad, "metrics": metric_values(reduced)},
                    os.path.join(out_dir, f"{name}_{rank}.pt"))
     # every response token on the other rank: this rank's part holds none
     config = resolve_algo_config("microcoder_grpo", {})
@@ -60,4 +60,4 @@ def context_parallel_losses(rank, world_size, out_dir, scenarios):
     _, metrics = policy_loss(logprobs, part("old_logprobs_below"), inputs["advantages"], part("mask_one_rank"),
                              config=config, cp_group=dist.group.WORLD)
     reduced = reduce_metrics(metrics, int(part("mask_one_rank").sum()), dist.group.WORLD)
-    torch.save({"metrics": reduced}, os.path.join(out_dir, f"one_rank_{rank}.pt"))
+    torch.save({"metrics": metric_values(reduced)}, os.path.join(out_dir, f"one_rank_{rank}.pt"))

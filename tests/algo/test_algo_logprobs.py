@@ -106,3 +106,41 @@ def test_on_cuda_bf16_logits_match_naive_and_allocate_far_less():
     torch.testing.assert_close(grad.float(), want_grad.float(), rtol=2e-2, atol=1e-3)
     # both hold the leaf copy and its bf16 gradient; naive adds fp32 [tokens x vocab] tensors on top
     assert chunked_peak < naive_peak / 3
+
+
+def test_vocab_padding_columns_are_left_out_without_a_masked_copy():
+    torch.manual_seed(4)
+    real = torch.randn(2, 6, 40, dtype=torch.float64)
+    padded = torch.cat([real, torch.randn(2, 6, 8, dtype=torch.float64) * 50], dim=-1)  # junk in 8 pad columns
+    targets = torch.randint(0, 40, (2, 6))
+    weights = torch.randn(2, 2, 6, dtype=torch.float64)
+    lp, h, grad = values_and_grad(
+        lambda x, t, temp: vocab_parallel_logprobs_and_entropy(x, t, temp, chunk_size=5, vocab_size=40),
+        padded, targets, 0.8, weights)
+    want_lp, want_h, want_grad = values_and_grad(naive, real, targets, 0.8, weights)
+    torch.testing.assert_close(lp, want_lp, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h, want_h, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grad[..., :40], want_grad, rtol=1e-10, atol=1e-12)
+    assert grad[..., 40:].abs().max() == 0
+
+
+def test_without_entropy_the_log_probs_and_their_gradient_are_unchanged():
+    torch.manual_seed(5)
+    logits = torch.randn(12, 30, dtype=torch.float64)
+    targets = torch.randint(0, 30, (12,))
+    weights = torch.stack([torch.randn(12, dtype=torch.float64), torch.zeros(12, dtype=torch.float64)])
+    lp, _, grad = values_and_grad(naive, logits, targets, 1.1, weights)
+
+    leaf = logits.clone().requires_grad_(True)
+    logprobs, entropy = vocab_parallel_logprobs_and_entropy(leaf, targets, 1.1, chunk_size=4, with_entropy=False)
+    assert entropy is None
+    (logprobs * weights[0]).sum().backward()
+    torch.testing.assert_close(logprobs.detach(), lp, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(leaf.grad, grad, rtol=1e-10, atol=1e-12)
+
+    # entropy returned as a metric only (not in the loss): backward skips its term, same gradient
+    leaf = logits.clone().requires_grad_(True)
+    logprobs, entropy = vocab_parallel_logprobs_and_entropy(leaf, targets, 1.1, chunk_size=4)
+    (logprobs * weights[0]).sum().backward()
+    torch.testing.assert_close(leaf.grad, grad, rtol=1e-10, atol=1e-12)
+    assert entropy.requires_grad

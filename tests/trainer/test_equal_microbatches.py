@@ -28,9 +28,9 @@ pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 # A hang in a collective is what this guards against: fail in a minute instead of gloo's 30.
 CALL_TIMEOUT_S = 60
-# micro_batch_tokens=24: the first two sequences (14 and 15 tokens) go one per micro-batch, the last two
-# (5 and 6 tokens) share one, so with two data-parallel ranks rank 0 packs 2 and rank 1 packs 1.
-UNEQUAL = ((4, 10), (6, 9), (2, 3), (3, 3))
+# micro_batch_tokens=24 and three sequences of 20 tokens: one per micro-batch; over two data-parallel ranks
+# the balanced plan gives one rank two sequences and the other one, so that one runs a padding micro-batch.
+UNEQUAL = ((4, 16), (6, 14), (8, 12))
 SINGLE = ((3, 4),)  # fewer sequences than data-parallel ranks: rank 1's shard is empty
 THREE_MICRO_BATCHES = ((4, 10), (6, 9), (7, 7))  # one rank packs 3: not a multiple of pp=2
 
@@ -115,7 +115,7 @@ def _assert_same_as_one_rank(ours: dict, one_rank: dict) -> None:
 def test_data_parallel_ranks_pad_to_the_same_micro_batch_count(models, dense_one_rank):
     ours = _measure(models / "qwen3", UNEQUAL, world=2)
     assert dense_one_rank["micro_batches"] == [3]
-    assert ours["micro_batches"] == [2, 2]  # rank 1 packed 1 and runs one padding micro-batch
+    assert ours["micro_batches"] == [2, 2]  # one rank packed 1 and runs one padding micro-batch
     _assert_same_as_one_rank(ours, dense_one_rank)
 
 
