@@ -63,4 +63,4 @@ class AllGatherContextParallelAttention(torch.nn.Module):
                 local = slice(start // cp, end // cp)
                 parts.append(attend(heads_first(query[local]), heads_first(key[start:end]),
                                     heads_first(value[start:end]), self.softmax_scale, dropout, seen))
-        return sequence_first(torch.cat(parts, dim=-2), packed=packed_seq_params is not None)
+        return sequence_first(parts, packed=packed_seq_params is not None)

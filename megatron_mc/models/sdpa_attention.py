@@ -46,7 +46,7 @@ class SDPAttention(torch.nn.Module):
             parts = [attend(heads_first(query[start:end]), heads_first(key[start:end]),
                             heads_first(value[start:end]), self.softmax_scale, dropout)
                      for start, end in zip(boundaries[:-1], boundaries[1:]) if end > start]
-        return sequence_first(torch.cat(parts, dim=-2), packed=packed_seq_params is not None)
+        return sequence_first(parts, packed=packed_seq_params is not None)
 
 
 def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, dropout: float,
@@ -69,10 +69,11 @@ def heads_first(x: torch.Tensor) -> torch.Tensor:
     return x.movedim(0, -2) if x.dim() == 4 else x.movedim(0, -2).unsqueeze(0)
 
 
-def sequence_first(context: torch.Tensor, packed: bool) -> torch.Tensor:
-    """heads_first's layout back, heads folded into the hidden dimension: [s, b, heads * dim], or packed
-    [t, heads * dim] (Megatron-Core's attention block reshapes it to [t, 1, heads * dim])."""
-    context = context.movedim(-2, 0)
+def sequence_first(parts: list[torch.Tensor], packed: bool) -> torch.Tensor:
+    """heads_first's layout back for the segments' contexts in order, heads folded into the hidden
+    dimension: [s, b, heads * dim], or packed [t, heads * dim] (Megatron-Core's attention block reshapes
+    it to [t, 1, heads * dim])."""
+    context = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)).movedim(-2, 0)
     return context.reshape(context.shape[0], -1) if packed else context.reshape(*context.shape[:2], -1)
 
 
