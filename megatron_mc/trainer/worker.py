@@ -24,6 +24,7 @@ from megatron_mc.checkpoint.hf_export import INDEX, save_hf_weights
 from megatron_mc.checkpoint.hf_import import load_hf_weights
 from megatron_mc.config import RunConfig
 from megatron_mc.models.build import build_model, load_adapter, unwrap
+from megatron_mc.models.layer_spec import fp8_token_multiple
 from megatron_mc.parallel import state
 from megatron_mc.parallel.config import sequence_length_multiple
 from megatron_mc.parallel.training import build_optimizer, wrap_ddp
@@ -67,9 +68,11 @@ class TrainWorker:
         self.reports = (ps.is_pipeline_last_stage() and ps.get_tensor_model_parallel_rank() == 0
                         and ps.get_context_parallel_rank() == 0)
         # packed, each sequence's segment splits into 2 * cp zig-zag chunks; a whole row (or a padded
-        # row's width) also splits over the TP ranks under sequence parallelism
+        # row's width) also splits over the TP ranks under sequence parallelism, and each rank's share
+        # is a multiple of what TE's FP8 GEMMs assert
         self.segment_multiple = 2 * self.cp_size if self.cp_size > 1 else 1
-        self.row_multiple = sequence_length_multiple(self.cp_size, cfg.parallel.tp, cfg.parallel.sequence_parallel)
+        self.row_multiple = (sequence_length_multiple(self.cp_size, cfg.parallel.tp, cfg.parallel.sequence_parallel)
+                             * fp8_token_multiple(cfg.model))
         # Float16Module upcasts the logits to fp32 unless told not to: the log-prob path takes bf16 chunk
         # by chunk, so the fp32 copy of [tokens, vocab / tp] is never made
         self.output_kwargs = {"fp32_output": False} if cfg.model.dtype != "float32" else {}
@@ -192,13 +195,14 @@ class TrainWorker:
                 parts = [torch.empty_like(logprobs) for _ in range(self.cp_size)]
                 torch.distributed.all_gather(parts, logprobs.contiguous(), group=self.cp_group)
                 logprobs = mb.merge_context_parts(parts)
-            return list(zip(mb.indices, mb.response_values(logprobs)))
+            return [(mb, logprobs)]  # read once the schedule is done: no device wait per micro-batch
 
         with torch.no_grad():
             outputs = self._run(mbs, collect, forward_only=True)
         if not self.reports:
             return {}
-        return dict(row for mb_rows in outputs for row in mb_rows)
+        return {i: row for collected in outputs for mb, logprobs in collected
+                for i, row in zip(mb.indices, mb.response_values(logprobs))}
 
     def compute_ref_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         """compute_logprobs under the reference policy (the start weights), for the KL term."""
