@@ -154,10 +154,6 @@ class ModelAdapter:
             "qk_layernorm": self.qk_layernorm,
             "hidden_dropout": 0.0,
             "attention_dropout": 0.0,
-            "bias_activation_fusion": False,
-            "bias_dropout_fusion": False,
-            "masked_softmax_fusion": False,
-            "apply_rope_fusion": False,
             "persist_layer_norm": False,
         }
 

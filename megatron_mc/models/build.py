@@ -65,7 +65,7 @@ def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAd
     impl = choose_impl(cfg)
     config = transformer_config(cfg, par, adapter, impl)
     spec = layer_spec(impl, adapter.num_experts, adapter.qk_layernorm,
-                      context_parallel=par.cp > 1 and impl == "local")
+                      context_parallel=par.cp > 1 and impl == "local", local_attention=cfg.local_attention)
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     max_positions = cfg.max_position_embeddings or adapter.hf.get("max_position_embeddings", 4096)
     vpp = par.virtual_stages if par.virtual_stages > 1 else None

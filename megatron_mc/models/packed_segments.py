@@ -19,6 +19,9 @@ import torch
 from megatron_mc.algo.context_parallel import zigzag_indices
 
 _host_copy: tuple = (None, -1, ())
+# The trainer builds PackedSeqParams from boundaries it holds on the host and leaves them on the object
+# under this name, so attention never reads them back from the device (a sync per micro-batch).
+HOST_BOUNDARIES = "host_padded_boundaries"
 
 
 def segment_boundaries(packed_seq_params) -> tuple[int, ...]:
@@ -27,6 +30,9 @@ def segment_boundaries(packed_seq_params) -> tuple[int, ...]:
         raise ValueError(f"packed_seq_params.qkv_format is {packed_seq_params.qkv_format!r}; attention without "
                          "Transformer Engine takes packed sequences as 'thd' only (or a padded batch without "
                          "packed_seq_params)")
+    known = getattr(packed_seq_params, HOST_BOUNDARIES, None)
+    if known is not None:
+        return tuple(known)
     boundaries = packed_seq_params.cu_seqlens_q_padded
     if boundaries is None:
         boundaries = packed_seq_params.cu_seqlens_q

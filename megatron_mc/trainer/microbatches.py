@@ -26,6 +26,7 @@ from typing import Optional
 import torch
 
 from megatron_mc.algo.context_parallel import zigzag_indices
+from megatron_mc.models.packed_segments import HOST_BOUNDARIES
 from megatron_mc.trainer.batch import TrainBatch
 
 
@@ -55,11 +56,13 @@ class Segments:
     def packed_seq_params(self, device: torch.device, cp_group=None):
         from megatron.core.packed_seq_params import PackedSeqParams
 
-        padded = torch.tensor(self.padded_bounds, dtype=torch.int32, device=device)
-        real = torch.tensor(self.real_bounds, dtype=torch.int32, device=device)
-        return PackedSeqParams(qkv_format="thd", cu_seqlens_q=real, cu_seqlens_kv=real, cu_seqlens_q_padded=padded,
-                               cu_seqlens_kv_padded=padded, max_seqlen_q=self.longest, max_seqlen_kv=self.longest,
-                               cp_group=cp_group)
+        padded = torch.tensor(self.padded_bounds, dtype=torch.int32).to(device, non_blocking=True)
+        real = torch.tensor(self.real_bounds, dtype=torch.int32).to(device, non_blocking=True)
+        params = PackedSeqParams(qkv_format="thd", cu_seqlens_q=real, cu_seqlens_kv=real, cu_seqlens_q_padded=padded,
+                                 cu_seqlens_kv_padded=padded, max_seqlen_q=self.longest, max_seqlen_kv=self.longest,
+                                 cp_group=cp_group)
+        setattr(params, HOST_BOUNDARIES, tuple(self.padded_bounds))
+        return params
 
 
 @dataclass

@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from megatron_mc.models.packed_segments import segment_boundaries
 from megatron_mc.trainer.batch import TrainBatch
 from megatron_mc.trainer.microbatches import make_micro_batch, padding_micro_batch, shard_indices
 
@@ -49,6 +50,7 @@ def test_packed_segments_lie_back_to_back_with_positions_restarting():
     params = mb.segments.packed_seq_params(torch.device("cpu"))
     assert params.qkv_format == "thd" and params.cu_seqlens_q_padded.tolist() == [0, 6, 10, 16]
     assert params.cu_seqlens_q.dtype == torch.int32 and params.max_seqlen_q == 6
+    assert segment_boundaries(params) == (0, 6, 10, 16)  # from the host copy: no device read per layer
 
 
 def test_the_loss_view_is_the_same_for_padded_and_packed_input():
