@@ -85,9 +85,11 @@ def _ledger():
 
 def book(holder: str, kind: str, phase: str, gpus: list[GpuId]) -> None:
     """Record that `holder` now holds its `phase` share on `gpus`; raises GpuMemoryExceeded (the rehearsal
-    fails) when a GPU goes over capacity. No-op outside a rehearsal."""
+    fails) when a GPU goes over capacity. No-op outside a rehearsal (and without Ray: no GPUs to book)."""
+    if not gpus:
+        return
     ledger = _ledger()
-    if ledger is None or not gpus:
+    if ledger is None:
         return
     import ray
 

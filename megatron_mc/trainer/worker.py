@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -305,10 +306,9 @@ class TrainWorker:
 
 def _ray_gpus() -> list:
     """The (node, GPU) pairs Ray gave this rank's actor, for the rehearsal's memory ledger; none outside
-    Ray."""
-    import ray
-
-    return my_gpus() if ray.is_initialized() else []
+    Ray (a Ray actor has imported ray; a plain process, a benchmark, may run where Ray is not installed)."""
+    ray = sys.modules.get("ray")
+    return my_gpus() if ray is not None and ray.is_initialized() else []
 
 
 def _padding_loss(mb: MicroBatch, part: MicroBatch, output: torch.Tensor, non_loss_data: bool = False):
