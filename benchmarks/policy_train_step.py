@@ -154,6 +154,7 @@ def measure(shape: str, hf_dir: Path, batch, attention: str, packings: list[bool
     from megatron_mc.trainer.worker import TrainWorker
 
     cfg = run_config(hf_dir, attention, args.micro_batch_tokens, len(batch), cuda)
+    cfg.train.pack_sequences = packings[0]
     worker = TrainWorker(cfg, str(hf_dir))
     flops, useful = step_flops(worker, batch)
     rows = []
@@ -229,7 +230,9 @@ def format_report(device: str, args, rows: list[dict]) -> str:
             continue
         lines.append(f"{head} x {r['micro_batches']} | {r['step_s']:.3f} | {r['tokens_per_s']:,.0f} | "
                      f"{100 * r['mfu']:.1f}% | {r['peak_gib']:.1f} |")
-    lines += ["", "Against the local path before SDPA and packing (DotProductAttention, padded rows), same run:"]
+    lines += ["", "Against Megatron-Core's DotProductAttention on padded rows (the local attention and layout before "
+              "SDPA and packing; the rest of the trainer, balanced micro-batches and the bf16 log-prob path "
+              "included, is today's), same run:"]
     for shape in dict.fromkeys(r["shape"] for r in rows):
         done = {(r["attention"], r["packed"]): r for r in rows if r["shape"] == shape and "error" not in r}
         new, old = done.get(("sdpa", True)), done.get(("dot_product", False))
