@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 from megatron_mc.trainer.balance import layout_cost, plan_micro_batches
-from megatron_mc.trainer.microbatches import round_up, shard_indices
+from megatron_mc.trainer.balance import round_up
+from megatron_mc.trainer.microbatches import shard_indices
 
 SAMPLES_PER_PROMPT = 8
 MAX_RESPONSE = 16384

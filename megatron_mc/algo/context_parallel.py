@@ -62,11 +62,12 @@ def reduce_metrics(metrics: dict[str, torch.Tensor], local_tokens: int, group: d
     means = [k for k in keys if k not in additive + lowest + highest]
     value = {k: metrics[k].detach().to(torch.float64) for k in keys}
     device = value[keys[0]].device if keys else None
-    tokens = torch.tensor(float(local_tokens), dtype=torch.float64, device=device)
+    # torch.full, not torch.tensor(..., device=): a fill kernel instead of a host-to-device copy that waits
+    tokens = torch.full((), float(local_tokens), dtype=torch.float64, device=device)
     held = tokens > 0  # a part without response tokens reports placeholders for its extremes
     sums = torch.stack([value[k] for k in additive] + [value[k] * tokens for k in means] + [tokens])
     # the maxima as minima of their negatives, so that one MIN reduction serves both
-    inf = torch.tensor(math.inf, dtype=torch.float64, device=device)
+    inf = torch.full((), math.inf, dtype=torch.float64, device=device)
     mins = torch.stack([torch.where(held, value[k], inf) for k in lowest]
                        + [torch.where(held, -value[k], inf) for k in highest] + [inf])
     dist.all_reduce(sums, op=dist.ReduceOp.SUM, group=group)
@@ -80,8 +81,8 @@ def reduce_metrics(metrics: dict[str, torch.Tensor], local_tokens: int, group: d
     return reduced
 
 
-def metric_values(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Tensor metrics as floats, with one device synchronization for all of them."""
+def metric_values(metrics: dict) -> dict:
+    """Tensor metrics (0-dim, under any sortable keys) as floats, with one device synchronization for all."""
     keys = sorted(metrics)
     if not keys:
         return {}

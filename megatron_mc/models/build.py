@@ -38,7 +38,7 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
     config = TransformerConfig(
         **architecture | fusions,
         **precision_kwargs(cfg, adapter.num_experts),
-        **activation_memory_kwargs(cfg, adapter.num_layers // par.pp, grouped_gemm),
+        **activation_memory_kwargs(cfg, adapter.num_layers // (par.pp * par.virtual_stages), grouped_gemm),
         **par.megatron_sizes(),
         sequence_parallel=par.sequence_parallel,
         moe_grouped_gemm=grouped_gemm,

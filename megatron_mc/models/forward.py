@@ -1,5 +1,6 @@
-"""Forward passes the trainer needs: vocab-parallel logits of a padded or packed batch, and per-token
-log-probs computed from them without gathering the vocabulary.
+"""Forward passes over right-padded batches for tools and tests: vocab-parallel logits, and per-token
+log-probs computed from them without gathering the vocabulary (the trainer runs its own schedule over
+packed or padded micro-batches, trainer/worker.py).
 
 Runs through Megatron-Core's pipeline schedule, so it works for any TP/PP/VPP/CP/EP layout; the logits
 exist on the last pipeline stage only (None elsewhere). Padding rows of the vocabulary get -inf, so a
@@ -88,25 +89,6 @@ def gather_context_parallel(part: torch.Tensor, group, dim: int = 1) -> torch.Te
     parts = [torch.empty_like(part) for _ in range(dist.get_world_size(group))]
     dist.all_gather(parts, part.contiguous(), group=group)
     return zigzag_merge(parts, dim=dim)
-
-
-def pad_packed(tokens: torch.Tensor, cu_seqlens: torch.Tensor, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Packed 1-D `tokens` with boundaries `cu_seqlens` -> right-padded [n, max_len] and a validity mask."""
-    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
-    padded = torch.full((len(lengths), max(lengths)), pad_id, dtype=tokens.dtype)
-    valid = torch.zeros(padded.shape, dtype=torch.bool)
-    for i, (start, n) in enumerate(zip(cu_seqlens[:-1].tolist(), lengths)):
-        padded[i, :n] = tokens[start : start + n]
-        valid[i, :n] = True
-    return padded, valid
-
-
-def forward_logits_packed(model_chunks: list[torch.nn.Module], adapter: ModelAdapter, tokens: torch.Tensor,
-                          cu_seqlens: torch.Tensor) -> Optional[torch.Tensor]:
-    """Logits shard [total_tokens, padded_vocab / tp] of sequences packed back to back in `tokens`."""
-    padded, valid = pad_packed(tokens, cu_seqlens)
-    logits = forward_logits(model_chunks, adapter, padded)
-    return None if logits is None else logits[valid.to(logits.device)]
 
 
 def token_log_probs(logits_shard: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,8 @@ otherwise, with one log line per run naming what is off and why.
   batches), so YaRN models keep the unfused RoPE.
 - gradient_accumulation_fusion: apex's fused_weight_gradient_mlp_cuda extension. GPTModel's output layer
   is Megatron's own ColumnParallelLinear even with TE layers, and it refuses the flag without apex.
-- masked_softmax_fusion: Megatron's fused softmax serves only its old DotProductAttention; SDPA and TE's
-  attention compute their softmax inside the attention kernel.
+- masked_softmax_fusion: Megatron's fused softmax serves only its old DotProductAttention (and needs apex's
+  kernels); SDPA and TE's attention compute their softmax inside the attention kernel.
 """
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def choose_fusions(activation_func, gated_linear_unit: bool, rope_kind: str) -> 
         "bias_dropout_fusion": compiled,
         "apply_rope_fusion": _fused_rope_unavailable(rope_kind),
         "gradient_accumulation_fusion": _gradient_accumulation_kernel_unavailable(),
-        "masked_softmax_fusion": "unused: attention runs in SDPA or Transformer Engine, whose kernels fuse the softmax",
+        "masked_softmax_fusion": ("SDPA and Transformer Engine fuse the softmax in their attention kernels; "
+                                  "DotProductAttention's fused softmax needs apex's CUDA kernels, not installed"),
     }
 
 

@@ -70,5 +70,6 @@ def zigzag_layout(boundaries: tuple[int, ...], cp_size: int, cp_rank: int,
     visible = []
     for start, end in segments:
         query_positions = zigzag_indices(end - start, cp_size, cp_rank)
-        visible.append((torch.arange(end - start)[None, :] <= query_positions[:, None]).to(device))
-    return torch.argsort(gathered_positions).to(device), visible
+        visible.append((torch.arange(end - start)[None, :] <= query_positions[:, None]).to(device, non_blocking=True))
+    # non_blocking: from pageable memory the copy is staged at once, without waiting for the device's queue
+    return torch.argsort(gathered_positions).to(device, non_blocking=True), visible

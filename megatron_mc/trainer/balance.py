@@ -58,7 +58,7 @@ def plan_micro_batches(lengths: Sequence[int], dp_size: int, token_budget: int, 
             raise ValueError(f"plan_micro_batches needs {name} >= 1, got {value}")
     if any(length < 1 for length in lengths):
         raise ValueError(f"plan_micro_batches needs every sequence length >= 1, got {min(lengths)}")
-    seq_cost = [_round_up(n, segment_multiple if packed else row_multiple) for n in lengths]
+    seq_cost = [round_up(n, segment_multiple if packed else row_multiple) for n in lengths]
     ranks = karmarkar_karp(seq_cost, dp_size)
 
     def cost(group: list[int]) -> int:
@@ -66,7 +66,7 @@ def plan_micro_batches(lengths: Sequence[int], dp_size: int, token_budget: int, 
 
     splits = [_PackedSplits(rank, seq_cost, row_multiple, token_budget) if packed
               else _PaddedSplits(rank, seq_cost, token_budget) for rank in ranks]
-    count = _round_up(max(max(split.fewest() for split in splits), 1), count_multiple)
+    count = round_up(max(max(split.fewest() for split in splits), 1), count_multiple)
     while True:
         plan = [split.groups(count) for split in splits]
         if all(groups is not None for groups in plan):
@@ -88,7 +88,7 @@ class _PackedSplits:
         self.seq_cost = seq_cost
 
     def _fits(self, total: int) -> bool:
-        return _round_up(total, self.row_multiple) <= self.budget
+        return round_up(total, self.row_multiple) <= self.budget
 
     def fewest(self) -> int:
         """A lower bound on the micro-batches needed (the loop in plan_micro_batches raises it)."""
@@ -182,9 +182,9 @@ def _micro_batch_cost(lengths: Sequence[int], group: list[int], packed: bool, se
     if not group:
         return 0
     if packed:
-        return _round_up(sum(_round_up(lengths[i], segment_multiple) for i in group), row_multiple)
-    return len(group) * _round_up(max(lengths[i] for i in group), row_multiple)
+        return round_up(sum(round_up(lengths[i], segment_multiple) for i in group), row_multiple)
+    return len(group) * round_up(max(lengths[i] for i in group), row_multiple)
 
 
-def _round_up(n: int, multiple: int) -> int:
+def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple

@@ -27,6 +27,7 @@ import torch
 
 from megatron_mc.algo.context_parallel import zigzag_indices
 from megatron_mc.models.packed_segments import HOST_BOUNDARIES
+from megatron_mc.trainer.balance import round_up
 from megatron_mc.trainer.batch import TrainBatch
 
 
@@ -37,31 +38,31 @@ def shard_indices(n: int, part: int, parts: int) -> list[int]:
     return list(range(start, start + base + (part < extra)))
 
 
-def round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
-
-
 @dataclass(frozen=True)
 class Segments:
-    """Where the sequences of a packed row lie (global positions, before any CP split): what
-    Megatron-Core's PackedSeqParams carries. The last segment may be filler."""
+    """Where the segments of a packed row lie (global positions, before any CP split): what Megatron-Core's
+    PackedSeqParams carries. The last segment may be filler."""
 
-    padded_bounds: list[int]  # [0, P_0, P_0 + P_1, ..., T]: each segment's place in the row
-    real_bounds: list[int]  # cumulative real lengths (TE's cu_seqlens; a filler segment counts whole)
+    bounds: list[int]  # [0, P_0, P_0 + P_1, ..., T]
 
     @property
     def longest(self) -> int:
-        return max(b - a for a, b in zip(self.padded_bounds, self.padded_bounds[1:]))
+        return max(b - a for a, b in zip(self.bounds, self.bounds[1:]))
 
-    def packed_seq_params(self, device: torch.device, cp_group=None):
+    def packed_seq_params(self, device: torch.device):
+        """THD parameters with each padded segment as one sequence: its pad tokens come after its real ones,
+        so causal attention keeps the real tokens exact, and cu_seqlens equal to cu_seqlens_padded keeps
+        Transformer Engine off its padding-between-sequences path (NaN in THD + CP backward,
+        TransformerEngine#2186; a padded last sequence missed, #3331). `device`: where attention reads the
+        boundaries; the host for the local layers (ours read the host copy, Megatron's unfused THD RoPE
+        calls .tolist() on them per layer), the GPU for TE's kernels."""
         from megatron.core.packed_seq_params import PackedSeqParams
 
-        padded = torch.tensor(self.padded_bounds, dtype=torch.int32).to(device, non_blocking=True)
-        real = torch.tensor(self.real_bounds, dtype=torch.int32).to(device, non_blocking=True)
-        params = PackedSeqParams(qkv_format="thd", cu_seqlens_q=real, cu_seqlens_kv=real, cu_seqlens_q_padded=padded,
-                                 cu_seqlens_kv_padded=padded, max_seqlen_q=self.longest, max_seqlen_kv=self.longest,
-                                 cp_group=cp_group)
-        setattr(params, HOST_BOUNDARIES, tuple(self.padded_bounds))
+        bounds = torch.tensor(self.bounds, dtype=torch.int32).to(device, non_blocking=True)
+        params = PackedSeqParams(qkv_format="thd", cu_seqlens_q=bounds, cu_seqlens_kv=bounds,
+                                 cu_seqlens_q_padded=bounds, cu_seqlens_kv_padded=bounds,
+                                 max_seqlen_q=self.longest, max_seqlen_kv=self.longest)
+        setattr(params, HOST_BOUNDARIES, tuple(self.bounds))
         return params
 
 
@@ -156,13 +157,13 @@ class MicroBatch:
     def _all_segment_starts(self) -> list[int]:
         """Segment starts including a packed row's filler (and a padding micro-batch's one segment)."""
         if self.segments is not None:
-            return self.segments.padded_bounds[:-1]
+            return self.segments.bounds[:-1]
         rows, width = self.tokens.shape
         return [row * width for row in range(rows)]
 
     def _all_segment_lengths(self) -> list[int]:
         if self.segments is not None:
-            bounds = self.segments.padded_bounds
+            bounds = self.segments.bounds
             return [b - a for a, b in zip(bounds, bounds[1:])]
         rows, width = self.tokens.shape
         return [width] * rows
@@ -180,10 +181,7 @@ def make_micro_batch(batch: TrainBatch, *, packed: bool = False, segment_multipl
         width = round_up(sum(segment_lengths), row_multiple)
         filler = width - sum(segment_lengths)
         bounds = [0] + [s + n for s, n in zip(starts, segment_lengths)] + ([width] if filler else [])
-        real = [0]
-        for n in lengths + ([filler] if filler else []):
-            real.append(real[-1] + n)
-        segments, rows = Segments(padded_bounds=bounds, real_bounds=real), 1
+        segments, rows = Segments(bounds), 1
     else:
         width = round_up(max(lengths), row_multiple)
         rows, segments = len(lengths), None
@@ -203,7 +201,7 @@ def make_micro_batch(batch: TrainBatch, *, packed: bool = False, segment_multipl
         gather[i, : segment_lengths[i]] = torch.arange(start, start + segment_lengths[i])
         mask[i, len(prompt) - 1 : n - 1] = True
     if packed:
-        for a, b in zip(segments.padded_bounds, segments.padded_bounds[1:]):
+        for a, b in zip(segments.bounds, segments.bounds[1:]):
             flat_positions[a:b] = torch.arange(b - a)
 
     def per_position(rows_of_values):

@@ -25,7 +25,7 @@ from megatron_mc.checkpoint.hf_export import INDEX, save_hf_weights
 from megatron_mc.checkpoint.hf_import import load_hf_weights
 from megatron_mc.config import RunConfig
 from megatron_mc.models.build import build_model, load_adapter, unwrap
-from megatron_mc.models.layer_spec import fp8_token_multiple
+from megatron_mc.models.layer_spec import choose_impl, fp8_token_multiple
 from megatron_mc.parallel import state
 from megatron_mc.parallel.config import sequence_length_multiple
 from megatron_mc.parallel.training import build_optimizer, wrap_ddp
@@ -42,6 +42,11 @@ from rollout.gpu_ledger import book, my_gpus
 class TrainWorker:
     def __init__(self, cfg: RunConfig, hf_dir: str):
         self.cfg = cfg
+        impl = choose_impl(cfg.model)
+        if impl == "local" and cfg.model.local_attention == "dot_product" and cfg.parallel.cp == 1 \
+                and cfg.train.pack_sequences:
+            raise ValueError("model.local_attention: dot_product (Megatron-Core's DotProductAttention) takes no "
+                             "packed sequences; set train.pack_sequences: false or model.local_attention: sdpa")
         self.device = state.initialize(cfg.parallel)
         from megatron.core import parallel_state as ps
 
@@ -77,6 +82,8 @@ class TrainWorker:
         # Float16Module upcasts the logits to fp32 unless told not to: the log-prob path takes bf16 chunk
         # by chunk, so the fp32 copy of [tokens, vocab / tp] is never made
         self.output_kwargs = {"fp32_output": False} if cfg.model.dtype != "float32" else {}
+        # where attention reads packed boundaries (Segments.packed_seq_params)
+        self.boundaries_device = self.device if impl == "transformer_engine" else torch.device("cpu")
         self._loop = asyncio.new_event_loop()
         self._syncs: dict = {}
         self._offload = HostOffload(self.model, self.optimizer, self.device)
@@ -128,7 +135,7 @@ class TrainWorker:
             mb = next(data_iterator)
             part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank())
             part = part.to(self.device)
-            packed = None if mb.segments is None else mb.segments.packed_seq_params(self.device)
+            packed = None if mb.segments is None else mb.segments.packed_seq_params(self.boundaries_device)
             output = model(part.tokens, part.positions, attention_mask=None, packed_seq_params=packed,
                            **self.output_kwargs)
             return output, partial(_padding_loss if mb.padding else loss_of, mb, part)
@@ -192,18 +199,22 @@ class TrainWorker:
 
         def collect(mb, part, output, non_loss_data=True):
             logprobs, _ = self._response_logprobs(part, output, batch.temperature, with_entropy=False)
+            parts = [logprobs]
             if self.cp_group is not None:
                 parts = [torch.empty_like(logprobs) for _ in range(self.cp_size)]
                 torch.distributed.all_gather(parts, logprobs.contiguous(), group=self.cp_group)
-                logprobs = mb.merge_context_parts(parts)
-            return [(mb, logprobs)]  # read once the schedule is done: no device wait per micro-batch
+            return [(mb, parts)]  # read once the schedule is done: no device wait per micro-batch
 
         with torch.no_grad():
             outputs = self._run(mbs, collect, forward_only=True)
         if not self.reports:
             return {}
-        return {i: row for collected in outputs for mb, logprobs in collected
-                for i, row in zip(mb.indices, mb.response_values(logprobs))}
+        rows = {}
+        for mb, parts in (pair for collected in outputs for pair in collected):
+            parts = [p.cpu() for p in parts]
+            logprobs = parts[0] if len(parts) == 1 else mb.merge_context_parts(parts)
+            rows.update(zip(mb.indices, mb.response_values(logprobs)))
+        return rows
 
     def compute_ref_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         """compute_logprobs under the reference policy (the start weights), for the KL term."""
@@ -256,8 +267,7 @@ class TrainWorker:
         self.scheduler.step(increment=1)
         step = {"grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
                 "lr": float(self.optimizer.param_groups[0]["lr"]), "micro_batches": len(mbs)}
-        # the step's one read of the device for its metrics
-        return [(r["weight"], metric_values(r["metrics"])) for r in records], step
+        return _read_metrics(records), step
 
     # ---- weights out -------------------------------------------------------------------------------
     def _params_current(self) -> None:
@@ -309,6 +319,15 @@ def _ray_gpus() -> list:
     Ray (a Ray actor has imported ray; a plain process, a benchmark, may run where Ray is not installed)."""
     ray = sys.modules.get("ray")
     return my_gpus() if ray is not None and ray.is_initialized() else []
+
+
+def _read_metrics(records: list[dict]) -> list[tuple[int, dict[str, float]]]:
+    """(weight, metrics) per micro-batch record, the tensors of all of them read from the device at once."""
+    values = metric_values({(i, key): value for i, r in enumerate(records) for key, value in r["metrics"].items()})
+    read: list[dict[str, float]] = [{} for _ in records]
+    for (i, key), value in values.items():
+        read[i][key] = value
+    return [(r["weight"], metrics) for r, metrics in zip(records, read)]
 
 
 def _padding_loss(mb: MicroBatch, part: MicroBatch, output: torch.Tensor, non_loss_data: bool = False):

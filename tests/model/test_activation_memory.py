@@ -38,10 +38,18 @@ def test_every_accepted_recompute_module_passes_megatrons_validation(tmp_path, m
     assert module in config.recompute_modules
 
 
-def test_every_accepted_offload_module_passes_megatrons_validation(tmp_path):
+def test_every_accepted_offload_module_passes_megatrons_validation(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # offloading runs on CUDA streams only
     config = _transformer_config(tmp_path, "qwen3_moe", activation_offload_modules=list(OFFLOAD_MODULES))
     assert config.fine_grained_activation_offloading and config.offload_modules == list(OFFLOAD_MODULES)
     assert _transformer_config(tmp_path).fine_grained_activation_offloading is False
+
+
+def test_offloading_is_off_with_a_logged_reason_without_cuda(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="megatron_mc.models.activation_memory"):
+        config = _transformer_config(tmp_path, activation_offload_modules=["core_attn"])
+    assert config.fine_grained_activation_offloading is False
+    assert "no CUDA device" in caplog.text
 
 
 @pytest.mark.parametrize("model,named", [
@@ -62,6 +70,11 @@ def test_invalid_choices_are_refused_by_key(model, named):
 def test_choices_the_model_cannot_take_are_refused_by_key(tmp_path):
     with pytest.raises(ValueError, match="model.recompute_num_layers: 3 is more than the 2 layers"):
         _transformer_config(tmp_path, pp=2, recompute="full", recompute_num_layers=3)
+    # uniform recomputation steps through a chunk 3 layers at a time: 4 layers would index past the last
+    with pytest.raises(ValueError, match="model.recompute_num_layers: 3 does not divide the 4 layers"):
+        _transformer_config(tmp_path, recompute="full", recompute_num_layers=3)
+    assert _transformer_config(tmp_path, recompute="full", recompute_method="block",
+                               recompute_num_layers=3).recompute_num_layers == 3
     with pytest.raises(ValueError, match="model.recompute_modules: moe_act needs grouped expert GEMMs"):
         _transformer_config(tmp_path, "qwen3_moe", recompute="selective", recompute_modules=["moe_act"])
 

@@ -1,6 +1,6 @@
 """One Megatron-Core rank on CPU: every family matches HF log-probs (fp32, < 1e-4), HF -> Megatron -> HF is
-bit-identical (fp32 and bf16), checkpoints with missing or unexpected tensors are refused by name, packed
-batches equal their sequences run alone, and RoPE scaling (YaRN, llama3) matches HF at 3x the window."""
+bit-identical (fp32 and bf16), checkpoints with missing or unexpected tensors are refused by name, and RoPE
+scaling (YaRN, llama3) matches HF at 3x the window."""
 import pytest
 
 from model_tiny import FAMILIES
@@ -24,10 +24,6 @@ def test_log_probs_match_hf(measured, family):
 @pytest.mark.parametrize("family", [*FAMILIES, "llama-bf16"])
 def test_hf_megatron_hf_round_trip_is_bit_identical(measured, family):
     assert measured[f"roundtrip/{family}"] == []
-
-
-def test_packed_batch_equals_each_sequence_alone(measured):
-    assert measured["packed_diff"] < 1e-5
 
 
 @pytest.mark.parametrize("label,tensor", [("unexpected", "model.extra.weight"), ("missing", "model.norm.weight")])

@@ -41,7 +41,7 @@ def test_packed_segments_lie_back_to_back_with_positions_restarting():
     # segments of 6 and 4 tokens (lengths 5 and 4 rounded to 2), then a filler of 6 up to 16
     assert mb.tokens.tolist() == [[1, 2, 3, 5, 6, 0, 4, 7, 8, 9, 0, 0, 0, 0, 0, 0]]
     assert mb.positions.tolist() == [[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5]]
-    assert mb.segments.padded_bounds == [0, 6, 10, 16] and mb.segments.real_bounds == [0, 5, 9, 15]
+    assert mb.segments.bounds == [0, 6, 10, 16]
     assert mb.segments.longest == 6
     # a sequence's last token predicts nothing: nothing crosses into the next segment
     assert mb.targets.tolist() == [[2, 3, 5, 6, 0, 0, 7, 8, 9, 0, 0, 0, 0, 0, 0, 0]]
@@ -49,6 +49,7 @@ def test_packed_segments_lie_back_to_back_with_positions_restarting():
     assert mb.indices == [7, 3]
     params = mb.segments.packed_seq_params(torch.device("cpu"))
     assert params.qkv_format == "thd" and params.cu_seqlens_q_padded.tolist() == [0, 6, 10, 16]
+    assert params.cu_seqlens_q.tolist() == [0, 6, 10, 16]  # each padded segment is one sequence (see Segments)
     assert params.cu_seqlens_q.dtype == torch.int32 and params.max_seqlen_q == 6
     assert segment_boundaries(params) == (0, 6, 10, 16)  # from the host copy: no device read per layer
 
@@ -92,7 +93,7 @@ def _global_positions(mb, cp, rank) -> torch.Tensor:
     from megatron_mc.algo.context_parallel import zigzag_indices
 
     if mb.segments is not None:
-        bounds = mb.segments.padded_bounds
+        bounds = mb.segments.bounds
         segments = list(zip(bounds, bounds[1:]))
     else:
         rows, width = mb.tokens.shape
@@ -124,3 +125,14 @@ def test_padding_micro_batches_carry_no_sequence_and_split_over_context_parallel
     assert pad.padding and pad.num_tokens == 0 and pad.response_lengths == [] and pad.num_sequences == 0
     assert pad.tokens.shape == (1, 4)
     assert [p.tokens.shape[1] for p in (pad.context_part(2, 0), pad.context_part(2, 1))] == [2, 2]
+
+
+def test_megatrons_dot_product_attention_with_packed_sequences_is_refused_by_key():
+    from scenarios import run_config
+
+    from megatron_mc.trainer.worker import TrainWorker
+
+    cfg = run_config()
+    cfg.model.local_attention = "dot_product"
+    with pytest.raises(ValueError, match="model.local_attention: dot_product .* train.pack_sequences: false"):
+        TrainWorker(cfg, "never read: refused before anything starts")

@@ -18,7 +18,7 @@ from megatron_mc.data.tiny_default import prepare_tiny_default
 
 from rollout.local_ray import init_local_ray
 from scenarios import (fresh_resume_scenario, full_reshard_scenario, hf_logprobs, layout_scenario,
-                       reference_scenario, rl_batch, single_rank_scenario)
+                       reference_scenario, rl_batch, run_config, single_rank_scenario)
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -103,7 +103,11 @@ def test_a_train_step_equals_tp1(layouts, layout):
     start = SafetensorsDir(str(prepare_tiny_default().hf_dir))
     moved = max((base.get(n) - start.get(n)).abs().max().item() for n in base.names())
     assert moved > 1e-4  # the step changed the weights, so equal weights mean equal steps
-    assert max((theirs.get(n) - base.get(n)).abs().max().item() for n in base.names()) < 1e-5
+    # Adam's first step moves a weight by lr * g / (|g| + eps): by about lr whatever g is, except where g is
+    # near eps, and there the order in which a layout sums g shows. Another layout groups and reduces the
+    # micro-batches differently, so allow a tenth of lr; a wrong gradient moves weights by up to 2 * lr.
+    lr = run_config().train.lr
+    assert max((theirs.get(n) - base.get(n)).abs().max().item() for n in base.names()) < 0.1 * lr
 
 
 def test_a_train_step_raises_positive_advantage_logprobs_and_lowers_the_loss(single_rank):
