@@ -33,7 +33,7 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
             "model.make_vocab_size_divisible_by as a multiple of tp"
         )
     architecture = adapter.transformer_config_kwargs()
-    fusions = fusion_kwargs(architecture["activation_func"], architecture["gated_linear_unit"], adapter.rope.kind)
+    fusions = fusion_kwargs(architecture["activation_func"], architecture["gated_linear_unit"])
     grouped_gemm = bool(adapter.num_experts) and impl == "transformer_engine"
     config = TransformerConfig(
         **architecture | fusions,

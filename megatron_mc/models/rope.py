@@ -64,7 +64,13 @@ def gpt_model_kwargs(rope: Rope) -> dict:
 
 
 def set_config_fields(config, rope: Rope) -> None:
-    """YaRN settings live as plain attributes Megatron-Core reads from the TransformerConfig."""
+    """YaRN settings live as plain attributes Megatron-Core reads from the TransformerConfig.
+
+    YaRN's attention factor m multiplies the rotated queries and keys; their product carries m^2, so it
+    is folded into the softmax scale instead (m^2 / sqrt(head_dim)) and Megatron-Core's own factor is
+    made 1 (equal mscale and mscale_all_dim). Exact, and it lets TE's fused RoPE serve YaRN: the fused
+    kernel for packed sequences ignores the factor, and the unfused one reads the sequence boundaries
+    back from the GPU in every layer."""
     if rope.kind != "yarn":
         return
     p = rope.params
@@ -72,9 +78,10 @@ def set_config_fields(config, rope: Rope) -> None:
     config.yarn_original_max_position_embeddings = int(p["original_max_position_embeddings"])
     config.yarn_beta_fast = float(p.get("beta_fast") or 32.0)
     config.yarn_beta_slow = float(p.get("beta_slow") or 1.0)
-    config.yarn_mscale = float(p.get("mscale") or 1.0)
-    config.yarn_mscale_all_dim = float(p.get("mscale_all_dim") or 0.0)
+    config.yarn_mscale = config.yarn_mscale_all_dim = 1.0
     config.yarn_correction_range_round_to_int = bool(p.get("truncate", True))
+    factor = _yarn_concentration(p)
+    config.softmax_scale = factor * factor / math.sqrt(config.kv_channels)
 
 
 def apply_to_model(model, rope: Rope, head_dim: int) -> None:

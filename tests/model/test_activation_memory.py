@@ -90,3 +90,19 @@ def test_fp8_pads_expert_tokens_and_token_counts():
     assert "moe_router_padding_for_quantization" in TransformerConfig.__dataclass_fields__
     assert (fp8_token_multiple(fp8), fp8_token_multiple(ModelConfig())) == (16, 1)
     assert torch.bfloat16 == precision_kwargs(fp8)["params_dtype"]
+
+
+def test_yarn_attention_factor_lives_in_the_softmax_scale(tmp_path):
+    """Megatron-Core's own factor is 1 (so TE's fused RoPE, which takes none, serves YaRN) and the softmax
+    scale carries its square; the HF parity at 3x the window is test_model_single's."""
+    import math
+
+    from megatron.core.models.common.embeddings.yarn_rotary_pos_embedding import (
+        _yarn_get_concentration_factor_from_config)
+
+    yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}
+    config = _transformer_config(tmp_path, rope_scaling=yarn)
+    assert _yarn_get_concentration_factor_from_config(config) == 1.0
+    factor = 0.1 * math.log(4.0) + 1.0
+    assert config.softmax_scale == pytest.approx(factor**2 / math.sqrt(config.kv_channels), rel=1e-12)
+    assert _transformer_config(tmp_path).softmax_scale is None
