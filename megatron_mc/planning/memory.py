@@ -11,7 +11,8 @@ Train rank (the most loaded pipeline stage):
               1F1B keeps pp micro batches in flight on the first stage, which holds L/pp layers: L layers'
               worth in all. Tokens per micro batch: train.micro_batch_tokens / cp. Selective recompute
               recomputes the attention core, whose s^2 term flash attention already avoids: same as none.
-  logits      fp32 logits and their gradient for one micro batch, vocab split over tp
+  logits      one micro batch's logits in model.dtype, vocab split over tp; the log-prob path takes them
+              chunk by chunk in fp32 and writes their gradient in place (algo/logprobs.py)
 Engine GPU:
   weights     all params in bf16 / engine tp
   kv_cache    SGLang reserves rollout.mem_fraction_static of the GPU for weights and KV cache; the KV pool
@@ -107,7 +108,7 @@ def train_memory(shape: ModelShape, layout: TrainLayout) -> dict[str, float]:
         "grads": (dense + expert) * 4,
         "optimizer": dense * optimizer_bytes / dense_shards + expert * optimizer_bytes / expert_shards,
         "activations": activations,
-        "logits": tokens * shape.vocab_size / tp * 4 * 2,
+        "logits": tokens * shape.vocab_size / tp * param_bytes,
     }
 
 
