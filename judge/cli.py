@@ -3,11 +3,16 @@
   mc-judge run --problem PROBLEM --code FILE [--language python|cpp] [--all-tests]
   mc-judge batch --problems P.jsonl --submissions S.jsonl --out R.jsonl [--workers N] [--all-tests]
   mc-judge serve [--host 127.0.0.1] [--port 8377] [--workers N] [--max-queue N] [--problems P.jsonl]
+  mc-judge audit --packages DIR [--workers N] [--out report.json]
   mc-judge demo
 
 `run` prints one JSON result and exits 0 whenever the judge worked, whatever the verdict. Bad input
 (missing file, bad JSON, unknown language, a problem row that breaks the schema) exits 2 with a message
 naming the file, row and key.
+
+`audit` judges the labelled submissions (submissions/accepted, wrong_answer, ...) of every Kattis/ICPC problem
+package under DIR and prints agreement per label (rules in judge/audit.py); it exits 0 when every judged
+submission agrees and every package loads, 1 otherwise, 2 when DIR holds no package.
 """
 from __future__ import annotations
 
@@ -19,13 +24,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from judge.audit import audit as audit_packages
+from judge.audit import format_table, language_of, write_report
 from judge.loaders import load_problems
 from judge.pool import JudgePool, default_workers
 from judge.problem import Problem, ProblemError
 from judge.runner import normalize_language
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
-LANGUAGE_BY_SUFFIX = {".py": "python", ".cpp": "cpp", ".cc": "cpp", ".cxx": "cpp", ".c++": "cpp"}
 
 
 class InputError(ValueError):
@@ -63,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=default_workers())
     serve.add_argument("--max-queue", type=int, default=256, help="waiting submissions beyond the running ones; more get 503")
     serve.add_argument("--problems", help="problems the service knows by id (requests may then send problem_id)")
+    audit = commands.add_parser("audit", help="judge the labelled submissions of problem packages; "
+                                               "report agreement per label")
+    audit.add_argument("--packages", required=True,
+                       help="a Kattis/ICPC problem package folder, or a folder holding packages at any depth")
+    audit.add_argument("--workers", type=int, default=default_workers())
+    audit.add_argument("--out", help="JSON report (written to a temporary file, then renamed into place)")
     demo = commands.add_parser("demo", help="judge the bundled sample problems and print a table")
     demo.add_argument("--workers", type=int, default=default_workers())
     return parser
@@ -115,6 +127,32 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    root = Path(args.packages)
+    if not root.is_dir():
+        raise InputError(f"--packages {root}: no such folder")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise InputError(f"--out {args.out}: its folder does not exist; create it or write the report elsewhere")
+    with JudgePool(workers=args.workers) as pool, tqdm(
+        unit="sub", file=sys.stderr, disable=not sys.stderr.isatty()
+    ) as progress:
+        report = audit_packages(root, pool, progress.update)
+    for error in report.errors:
+        print(f"mc-judge audit: error: package {error['package']} was not audited: {error['error']}", file=sys.stderr)
+    if report.packages == 0 and not report.errors:
+        raise InputError(f"--packages {root}: no problem package in this folder or below it (a package is a folder "
+                         "with data/sample and data/secret, and submissions/ for the audit)")
+    for row in report.skipped:
+        print(f"mc-judge audit: skipped {row['problem']}/{row['file']}: {row['reason']}", file=sys.stderr)
+    print(format_table(report))
+    if args.out:
+        write_report(report, args.out)
+        print(f"mc-judge audit: report in {args.out}", file=sys.stderr)
+    return 0 if not report.disagreements and not report.errors else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     entries = json.loads((SAMPLES / "demo.json").read_text())
     problems = {e["problem"]: _one_problem(str(SAMPLES / e["problem"])) for e in entries}
@@ -139,7 +177,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if mismatches == 0 else 1
 
 
-COMMANDS = {"run": _run, "batch": _batch, "serve": _serve, "demo": _demo}
+COMMANDS = {"run": _run, "batch": _batch, "serve": _serve, "audit": _audit, "demo": _demo}
 
 
 def _one_problem(path: str) -> Problem:
@@ -175,7 +213,7 @@ def _read_text(path: Path, option: str) -> str:
 
 def _language(given: str | None, path: Path) -> str:
     if given is None:
-        language = LANGUAGE_BY_SUFFIX.get(path.suffix.lower())
+        language = language_of(path)
         if language is None:
             raise InputError(f"{path}: cannot tell the language from the suffix {path.suffix!r}; pass --language python|cpp")
         return language
