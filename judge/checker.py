@@ -1,6 +1,11 @@
-"""Custom output validators with the Kattis/ICPC contract:
-`checker INPUT_FILE ANSWER_FILE FEEDBACK_DIR < contestant_output`; exit 42 accepted, 43 wrong answer,
-anything else is the checker's failure (SE).
+"""Custom output validators, in two command-line conventions (problem.Checker.convention):
+
+  kattis   `checker INPUT_FILE ANSWER_FILE FEEDBACK_DIR < contestant_output`; exit 42 accepted, 43 wrong answer.
+  testlib  `checker INPUT_FILE OUTPUT_FILE ANSWER_FILE` (Codeforces/Polygon, testlib.h's registerTestlibCmd);
+           exit 0 accepted; 1 wrong answer, 2 presentation error, 4 "dirt" (extra output), 7 partial points
+           and 8 unexpected end of the output are all wrong for the judge (no partial credit); 3 is the
+           checker's own failure.
+Any other exit, a signal or a timeout is the checker's failure (SE), never the submission's.
 
 Checkers come with the problem, so they are trusted, but they still run in a subprocess with a time
 limit and rlimits (through util-linux `prlimit`), in the judging process and never in the zygote: they
@@ -18,16 +23,20 @@ import sys
 import tempfile
 import threading
 
+from judge.compile import default_standard
 from judge.problem import Checker
 from judge.verdict import Verdict
 
-ACCEPTED, WRONG = 42, 43
+VERDICTS_BY_EXIT = {
+    "kattis": {42: Verdict.AC, 43: Verdict.WA},
+    "testlib": {0: Verdict.AC, 1: Verdict.WA, 2: Verdict.WA, 4: Verdict.WA, 7: Verdict.WA, 8: Verdict.WA},
+}
 CHECKER_MEMORY_BYTES = 2 << 30
 CHECKER_MIN_TIME_S = 10.0
 _COMPILE_TIMEOUT_S = 120.0
 
 _lock = threading.RLock()
-_prepared: dict[str, list[str]] = {}
+_prepared: dict[str, list[str] | CheckerError] = {}  # a checker that failed to compile fails the same way again
 _scratch: str | None = None
 
 
@@ -38,26 +47,27 @@ class CheckerError(RuntimeError):
 def check(checker: Checker, test_input: str, answer: str, output: bytes, time_limit_s: float) -> Verdict:
     command = _command_for(checker)
     with tempfile.TemporaryDirectory(prefix="mc-check-", dir=_scratch_root()) as work:
-        input_path, answer_path = os.path.join(work, "input"), os.path.join(work, "answer")
-        feedback = os.path.join(work, "feedback")
-        os.mkdir(feedback)
-        with open(input_path, "w") as f:
-            f.write(test_input)
-        with open(answer_path, "w") as f:
-            f.write(answer)
+        input_path, answer_path = _write(work, "input", test_input), _write(work, "answer", answer)
+        if checker.convention == "testlib":
+            arguments, stdin = [input_path, _write(work, "output", output), answer_path], b""
+        else:
+            feedback = os.path.join(work, "feedback")
+            os.mkdir(feedback)
+            arguments, stdin = [input_path, answer_path, feedback + "/"], output
         timeout = max(CHECKER_MIN_TIME_S, 2 * time_limit_s)
         try:
-            done = subprocess.run(
-                [*_limits(timeout), *command, input_path, answer_path, feedback + "/"],
-                input=output, capture_output=True, timeout=timeout, cwd=work, start_new_session=True,
-            )
+            done = subprocess.run([*_limits(timeout), *command, *arguments], input=stdin, capture_output=True,
+                                  timeout=timeout, cwd=work, start_new_session=True)
         except subprocess.TimeoutExpired:
             return Verdict.SE
-    if done.returncode == ACCEPTED:
-        return Verdict.AC
-    if done.returncode == WRONG:
-        return Verdict.WA
-    return Verdict.SE
+    return VERDICTS_BY_EXIT[checker.convention].get(done.returncode, Verdict.SE)
+
+
+def _write(folder: str, name: str, content: str | bytes) -> str:
+    path = os.path.join(folder, name)
+    with open(path, "wb") as f:
+        f.write(content.encode() if isinstance(content, str) else content)
+    return path
 
 
 def _limits(timeout_s: float) -> list[str]:
@@ -71,8 +81,14 @@ def _command_for(checker: Checker) -> list[str]:
     key = hashlib.sha256(f"{checker.language}\0{checker.source}".encode()).hexdigest()
     with _lock:
         if key not in _prepared:
-            _prepared[key] = _prepare(checker, os.path.join(_scratch_root(), key[:16]))
-        return _prepared[key]
+            try:
+                _prepared[key] = _prepare(checker, os.path.join(_scratch_root(), key[:16]))
+            except CheckerError as e:
+                _prepared[key] = e
+        prepared = _prepared[key]
+    if isinstance(prepared, CheckerError):
+        raise prepared
+    return prepared
 
 
 def _prepare(checker: Checker, folder: str) -> list[str]:
@@ -88,8 +104,8 @@ def _prepare(checker: Checker, folder: str) -> list[str]:
     compiler = shutil.which("g++")
     if compiler is None:
         raise CheckerError("g++ not found on PATH; it is needed to compile this problem's C++ checker")
-    done = subprocess.run([compiler, "-std=c++17", "-O2", "-o", binary, source], capture_output=True,
-                          timeout=_COMPILE_TIMEOUT_S)
+    done = subprocess.run([compiler, f"-std={default_standard()}", "-O2", "-o", binary, source],
+                          capture_output=True, timeout=_COMPILE_TIMEOUT_S)
     if done.returncode != 0:
         raise CheckerError(f"the problem's C++ checker does not compile:\n{done.stderr.decode()[-2000:]}")
     return [binary]

@@ -10,6 +10,9 @@ signals, no event loop of its own.
     with JudgePool(workers=4) as pool:
         results = pool.judge_many([(problem, code, "python"), ...])
     reward = reward_from_result(judge_submission(problem, code, "cpp"))
+
+Pool-wide settings (judge/runner.py JudgeSettings): `cpp_std` compiles C++ as that standard where the
+problem names none; `time_limit_scale` multiplies every problem's time limit, for slow or contended machines.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from judge.problem import Problem
-from judge.runner import judge_on, normalize_language, system_error
+from judge.runner import JudgeSettings, judge_on, normalize_language, system_error
 from judge.verdict import JudgeResult
 from judge.zygote import Zygote, flavor_for
 
@@ -45,10 +48,11 @@ class _Job:
 
 
 class JudgePool:
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, cpp_std: str | None = None, time_limit_scale: float = 1.0) -> None:
         self.workers = workers or default_workers()
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        self.settings = JudgeSettings(cpp_std, time_limit_scale)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._in_flight = 0
         self._count_lock = threading.Lock()
@@ -140,7 +144,7 @@ class JudgePool:
                 zygote = zygotes.get(flavor)
                 if zygote is None or not zygote.alive:
                     zygote = zygotes[flavor] = self._zygotes[(index, flavor)] = Zygote(flavor)
-                result = judge_on(zygote, job.problem, job.code, job.language, job.all_tests)
+                result = judge_on(zygote, job.problem, job.code, job.language, job.all_tests, self.settings)
             except Exception as e:  # noqa: BLE001 - a judge failure is this submission's SE, not a dead worker
                 if flavor in zygotes:
                     zygotes.pop(flavor).close()  # its state is unknown now; the next job starts a fresh one

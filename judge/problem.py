@@ -3,7 +3,8 @@
 JSON form:
   {"id": str, "kind": "stdio" | "function", "tests": [{"input": str, "output": str}, ...],
    "fn_name": str | null, "time_limit_s": float, "memory_limit_mb": int,
-   "checker": null | {"language": "python" | "cpp", "source": str},
+   "cpp_std": null | "c++17" | "gnu++17" | "c++20" | "gnu++20",   # C++ submissions; null: the judge's default
+   "checker": null | {"language": "python" | "cpp", "source": str, "convention": "kattis" | "testlib"},
    "comparison": {"abs_tol": float, "rel_tol": float, "case_insensitive": bool, "unordered": bool,
                   "accept_unwrapped_singleton": bool},   # every key optional
    "metadata": {...}}   # platform, difficulty, contest_date, starter_code, ... (free, never judged)
@@ -17,6 +18,8 @@ from typing import Any
 
 KINDS = ("stdio", "function")
 LANGUAGES = ("python", "cpp")
+CPP_STANDARDS = ("c++17", "gnu++17", "c++20", "gnu++20")  # each is the g++ -std= value it names
+CHECKER_CONVENTIONS = ("kattis", "testlib")
 DEFAULT_TIME_LIMIT_S = 6.0
 DEFAULT_MEMORY_LIMIT_MB = 1024
 
@@ -46,13 +49,23 @@ class Comparison:
     accept_unwrapped_singleton: bool = False
 
 
+def check_cpp_standard(standard: str, where: str) -> str:
+    """`standard` when the judge compiles with it; else a ProblemError naming `where` it came from."""
+    if standard not in CPP_STANDARDS:
+        raise ProblemError(f"{where}: unknown C++ standard {standard!r}; use one of {', '.join(CPP_STANDARDS)}")
+    return standard
+
+
 @dataclass(frozen=True)
 class Checker:
-    """A custom output validator with the Kattis/ICPC contract:
-    `checker INPUT_FILE ANSWER_FILE FEEDBACK_DIR < contestant_output`, exit 42 = accepted, 43 = wrong."""
+    """A custom output validator, run in one of two command-line conventions (judge/checker.py):
+      kattis   `checker INPUT_FILE ANSWER_FILE FEEDBACK_DIR < contestant_output`, exit 42 accepted, 43 wrong;
+      testlib  `checker INPUT_FILE OUTPUT_FILE ANSWER_FILE`, exit 0 accepted, 1 wrong, 2 presentation error,
+               7 partial points (both wrong for the judge), 3 the checker's own failure."""
 
     language: str
     source: str
+    convention: str = "kattis"
 
 
 @dataclass
@@ -64,6 +77,7 @@ class Problem:
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
     memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB
     checker: Checker | None = None
+    cpp_std: str | None = None
     comparison: Comparison = field(default_factory=Comparison)
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +97,11 @@ class Problem:
             raise ProblemError(f"{where}: memory_limit_mb must be > 0, got {self.memory_limit_mb!r}")
         if self.checker is not None and self.checker.language not in LANGUAGES:
             raise ProblemError(f"{where}: checker language must be one of {LANGUAGES}")
+        if self.checker is not None and self.checker.convention not in CHECKER_CONVENTIONS:
+            raise ProblemError(f"{where}: checker convention must be one of {CHECKER_CONVENTIONS}, "
+                               f"got {self.checker.convention!r}")
+        if self.cpp_std is not None:
+            check_cpp_standard(self.cpp_std, f"{where}: cpp_std")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +131,7 @@ class Problem:
                 time_limit_s=float(row.get("time_limit_s") or DEFAULT_TIME_LIMIT_S),
                 memory_limit_mb=int(row.get("memory_limit_mb") or DEFAULT_MEMORY_LIMIT_MB),
                 checker=Checker(**checker) if checker else None,
+                cpp_std=row.get("cpp_std"),
                 comparison=Comparison(**comparison),
                 metadata=dict(row.get("metadata") or {}),
             )

@@ -1,9 +1,12 @@
 """HTTP judge service for a remote judge pool (aiohttp).
 
   POST /judge   {"problem": {...normalized problem...} | "problem_id": str, "code": str,
-                 "language": "python" | "cpp", "all_tests": false}
+                 "language": "python" | "cpp" | "c++17" | "c++20" | ..., "all_tests": false}
                 -> 200 result JSON; 400 {"error"} for a bad request; 503 {"error"} when the queue is full
-  GET /health   -> {"status": "ok", "workers", "in_flight", "capacity"}
+  GET /health   -> {"status": "ok", "workers", "in_flight", "capacity", "cpp_std", "time_limit_scale"}
+
+The pool's settings (judge/runner.py JudgeSettings) apply to every request: time limits are the problems'
+times time_limit_scale, and cpp_std (null: the compiler's default) compiles C++ where the problem names none.
 
 The queue is bounded: at most workers + max_queue submissions are in flight; beyond that the service
 answers 503 with Retry-After at once instead of letting requests pile up.
@@ -35,7 +38,8 @@ def create_app(pool: JudgePool, max_queue: int, problems: dict[str, Problem] | N
 async def _health(request: web.Request) -> web.Response:
     pool, config = request.app[_POOL], request.app[_CONFIG]
     return web.json_response({"status": "ok", "workers": pool.workers, "in_flight": pool.in_flight,
-                              "capacity": config["capacity"]})
+                              "capacity": config["capacity"], "cpp_std": pool.settings.cpp_std,
+                              "time_limit_scale": pool.settings.time_limit_scale})
 
 
 async def _judge(request: web.Request) -> web.Response:
@@ -71,12 +75,14 @@ def _parse(body: bytes, problems: dict[str, Problem]) -> tuple[Problem, str, str
     code = request.get("code")
     if not isinstance(code, str):
         raise ValueError("request key 'code' must be a string")
-    language = normalize_language(request.get("language", "python"))
+    language = request.get("language", "python")
+    normalize_language(language)  # an unknown language is this request's error; the name itself may fix a C++ standard
     return problem, code, language, bool(request.get("all_tests", False))
 
 
-def serve(host: str, port: int, workers: int, max_queue: int, problems: dict[str, Problem]) -> None:
-    pool = JudgePool(workers=workers)
+def serve(host: str, port: int, workers: int, max_queue: int, problems: dict[str, Problem],
+          cpp_std: str | None = None, time_limit_scale: float = 1.0) -> None:
+    pool = JudgePool(workers=workers, cpp_std=cpp_std, time_limit_scale=time_limit_scale)
     app = create_app(pool, max_queue, problems)
 
     async def close_pool(_app: web.Application) -> None:

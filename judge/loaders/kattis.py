@@ -1,16 +1,30 @@
 """Kattis / ICPC problem package folders (the problemtools format, legacy and 2023 layouts).
 
   data/sample/*.in + *.ans, data/secret/**/*.in + *.ans   the tests, samples first, each group sorted by path
-  problem.yaml        name, source, limits.memory (MB), limits.time_limit (s), validation, validator_flags
+  problem.yaml        name, source, limits.memory (MB), validation, validator_flags, and the time limit rule:
+                      limits.time_limit (s, fixed), limits.time_multipliers {ac_to_time_limit, time_limit_to_tle}
+                      and limits.time_resolution (2023 format), or limits.time_multiplier / time_safety_margin (legacy)
   .timelimit          the time limit in seconds, when a tool (BAPCtools, DOMjudge) fixed one
   output_validators/<name>/ (or output_validator/)       a custom checker: one .py or .cpp source; headers it
                       #includes from its own folder (validate.h) are inlined, so it compiles from one file
 
 The default validator compares tokens case-insensitively unless validator_flags says case_sensitive, and
 compares numbers with a tolerance only when a float_*tolerance flag gives one.
+
+Time limits, as problemtools sets them: a fixed limit (.timelimit first, then limits.time_limit) is used as
+it is. Without one, Kattis runs the package's accepted submissions and sets the limit to the slowest one's
+time (its slowest test) times ac_to_time_limit, rounded up to time_resolution and at least one resolution
+step (legacy time_multiplier is ac_to_time_limit, with defaults 5 legacy and 2 in the 2023 format;
+time_safety_margin is time_limit_to_tle, which only sorts out the submissions labelled TLE). Loading does
+not run submissions, so such a problem gets DEFAULT_TIME_LIMIT_S and its metadata["time_limit_rule"]["source"]
+is "default"; whoever has judged the accepted submissions applies the rule with `calibrated_time_limit`.
+metadata["time_limit_rule"] holds source (".timelimit", "problem.yaml", "default", then "accepted
+submissions"), ac_to_time_limit, time_limit_to_tle and time_resolution.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -74,7 +88,22 @@ def _number(config: dict[str, Any], path: Path, *keys: str) -> float | None:
     return float(value)
 
 
-def _time_limit_s(folder: Path, config: dict[str, Any]) -> float:
+def _time_limit_rule(config: dict[str, Any], path: Path) -> dict[str, float]:
+    """problemtools' multipliers; legacy names (limits.time_multiplier, time_safety_margin) and defaults when the
+    package is not in the 2023 format (no problem_format_version, or "legacy")."""
+    legacy = str(config.get("problem_format_version") or "legacy").startswith("legacy")
+    ac_to_time_limit, time_limit_to_tle = (5.0, 2.0) if legacy else (2.0, 1.5)
+    return {
+        "ac_to_time_limit": (_number(config, path, "limits", "time_multipliers", "ac_to_time_limit")
+                             or _number(config, path, "limits", "time_multiplier") or ac_to_time_limit),
+        "time_limit_to_tle": (_number(config, path, "limits", "time_multipliers", "time_limit_to_tle")
+                              or _number(config, path, "limits", "time_safety_margin") or time_limit_to_tle),
+        "time_resolution": _number(config, path, "limits", "time_resolution") or 1.0,
+    }
+
+
+def _time_limit_s(folder: Path, config: dict[str, Any]) -> tuple[float, str]:
+    """The time limit and where it came from."""
     fixed = folder / ".timelimit"
     if fixed.is_file():
         try:
@@ -82,9 +111,26 @@ def _time_limit_s(folder: Path, config: dict[str, Any]) -> float:
         except ValueError:
             raise ProblemError(f"{fixed}: expected a number of seconds, got {fixed.read_text().strip()!r}") from None
         if seconds > 0:
-            return seconds
+            return seconds, ".timelimit"
         raise ProblemError(f"{fixed}: the time limit must be positive, got {seconds}")
-    return _number(config, folder / "problem.yaml", "limits", "time_limit") or DEFAULT_TIME_LIMIT_S
+    seconds = _number(config, folder / "problem.yaml", "limits", "time_limit")
+    return (seconds, "problem.yaml") if seconds else (DEFAULT_TIME_LIMIT_S, "default")
+
+
+def calibrated_time_limit(problem: Problem, slowest_accepted_s: float) -> Problem:
+    """`problem` with the limit Kattis would set from its accepted submissions, the slowest of which took
+    `slowest_accepted_s` on its slowest test; a limit the package fixed is kept, as problemtools keeps it."""
+    rule = problem.metadata.get("time_limit_rule")
+    if not isinstance(rule, dict) or "ac_to_time_limit" not in rule:
+        raise ProblemError(f"problem {problem.id!r}: no Kattis time limit rule in metadata['time_limit_rule']; "
+                           "only problems loaded from a Kattis package can be calibrated")
+    if rule["source"] != "default":
+        return problem
+    resolution = rule["time_resolution"]
+    # Rounded before ceil: 0.7 * 2 / 0.1 is 14.000000000000002 in floating point, which is 14 steps.
+    steps = max(1, math.ceil(round(slowest_accepted_s * rule["ac_to_time_limit"] / resolution, 9)))
+    metadata = {**problem.metadata, "time_limit_rule": {**rule, "source": "accepted submissions"}}
+    return dataclasses.replace(problem, time_limit_s=round(steps * resolution, 9), metadata=metadata)
 
 
 def _comparison(flags: str, path: Path) -> Comparison:
@@ -166,11 +212,12 @@ def load_package(folder: str | Path) -> Problem:
     tests = samples + _tests(folder / "data" / "secret")
     name = config.get("name")
     memory_mb = _number(config, yaml_path, "limits", "memory")
+    time_limit_s, time_limit_source = _time_limit_s(folder, config)
     fields = dict(
         id=folder.resolve().name,
         kind="stdio",
         tests=tests,
-        time_limit_s=_time_limit_s(folder, config),
+        time_limit_s=time_limit_s,
         memory_limit_mb=int(memory_mb) if memory_mb else DEFAULT_MEMORY_LIMIT_MB,
         checker=_checker(folder) if custom else None,
         comparison=_comparison(str(config.get("validator_flags") or ""), yaml_path),
@@ -183,6 +230,7 @@ def load_package(folder: str | Path) -> Problem:
             "question_content": _statement(folder),
             "starter_code": "",
             "public_tests": len(samples),
+            "time_limit_rule": {"source": time_limit_source, **_time_limit_rule(config, yaml_path)},
         },
     )
     try:
