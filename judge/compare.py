@@ -4,12 +4,23 @@ Two entry points, both exact in both directions:
 - `outputs_match` for stdio programs: whitespace-insensitive token comparison; an expected token written as a
   decimal number (with a point or an exponent) accepts any finite number within the tolerance.
 - `values_match` for function-call results already parsed from JSON: deep equality with float tolerance.
+  The child sends plain JSON (judge/executor.py turns numpy values into Python numbers and lists, Decimal and
+  Fraction into an int when integral else a float, a set into its elements sorted). Decided here:
+  * a bool equals only a bool: LeetCode's `true` is not 1, and 1 is not `true` (LiveCodeBench's `==` would
+    accept both);
+  * an int equals an int exactly, however large; a float on either side compares within the tolerance;
+  * NaN equals only an expected NaN; -0.0 equals 0; lists and tuples alike; dicts by key, in any order;
+  * element order counts unless the problem's comparison is `unordered`: then a top-level list (a set's
+    elements included) matches the expected one in any order, as a multiset. With order counting, a set
+    matches only an expected list holding its elements in sorted order: LiveCodeBench compares a set with
+    `==` and never accepts it; we accept what the set holds when nothing but its order could differ.
 
 It runs in the judge's parent process for every test, so plain `str` comparison decides wherever it can; the
 number grammar is only consulted for tokens that already differ as text.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -82,11 +93,9 @@ def _sort_key(line: tuple[str, ...]) -> tuple[tuple[int, float, str], ...]:
     return tuple(key)
 
 
-def _perfect_matching_exists(expected: list[list[str]], actual: list[list[str]], comparison: Comparison) -> bool:
-    """Kuhn's augmenting paths over the pairs that match; quadratic, so only for a few lines."""
-    candidates = [
-        [j for j, a in enumerate(actual) if _token_lists_match(e, a, comparison)] for e in expected
-    ]
+def _perfect_matching_exists(expected: list, actual: list, pair_matches: Callable[[Any, Any], bool]) -> bool:
+    """Kuhn's augmenting paths over the pairs that match; quadratic, so only for a few items."""
+    candidates = [[j for j, a in enumerate(actual) if pair_matches(e, a)] for e in expected]
     owner: list[int | None] = [None] * len(actual)
 
     def augment(i: int, seen: set[int]) -> bool:
@@ -119,7 +128,7 @@ def _unordered_lines(expected: str, actual: str, comparison: Comparison) -> bool
     if all(_token_lists_match(e, a, comparison) for e, a in zip(rest_expected, rest_actual)):
         return True
     return len(rest_expected) <= _EXACT_MATCHING_MAX_LINES and _perfect_matching_exists(
-        rest_expected, rest_actual, comparison
+        rest_expected, rest_actual, lambda e, a: _token_lists_match(e, a, comparison)
     )
 
 
@@ -164,14 +173,42 @@ def _values_equal(expected: Any, actual: Any, comparison: Comparison) -> bool:
     return type(expected) is type(actual) and expected == actual
 
 
+def _value_sort_key(value: Any) -> tuple[int, float, str]:
+    # Numbers by value, so that values equal within tolerance end up side by side; anything else by its text.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return (0, float(value), "")
+        except OverflowError:  # an int beyond float range: only its side of the number line matters here
+            return (0, math.inf if value > 0 else -math.inf, "")
+    return (1, 0.0, json.dumps(value, sort_keys=True))
+
+
+def _elements_match_in_any_order(expected: list, actual: list, comparison: Comparison) -> bool:
+    if len(expected) != len(actual):
+        return False
+    rest_expected = sorted(expected, key=_value_sort_key)
+    rest_actual = sorted(actual, key=_value_sort_key)
+    if all(_values_equal(e, a, comparison) for e, a in zip(rest_expected, rest_actual)):
+        return True
+    return len(rest_expected) <= _EXACT_MATCHING_MAX_LINES and _perfect_matching_exists(
+        rest_expected, rest_actual, lambda e, a: _values_equal(e, a, comparison)
+    )
+
+
+def _results_equal(expected: Any, actual: Any, comparison: Comparison) -> bool:
+    if comparison.unordered and isinstance(expected, list) and isinstance(actual, (list, tuple)):
+        return _elements_match_in_any_order(expected, list(actual), comparison)
+    return _values_equal(expected, actual, comparison)
+
+
 def values_match(expected: Any, actual: Any, comparison: Comparison) -> bool:
     """Whether a function's return value `actual` (parsed from JSON) equals the `expected` one."""
-    if _values_equal(expected, actual, comparison):
+    if _results_equal(expected, actual, comparison):
         return True
     # TACO/APPS wrap call-based answers in a one-element list and their grader accepts the bare element too.
     return (
         comparison.accept_unwrapped_singleton
         and isinstance(expected, list)
         and len(expected) == 1
-        and _values_equal(expected[0], actual, comparison)
+        and _results_equal(expected[0], actual, comparison)
     )

@@ -9,25 +9,33 @@ Child file descriptors: 0 stdin, 1 stdout, 2 stderr (pipes), 3 the control pipe 
 child is forked ahead of its test, sets up its sandbox, then waits for GO on fd 4, so no submission code
 runs before its test starts. It writes READY on fd 3 just before running the submission: anything that
 goes wrong before READY is a sandbox error (SE), anything after it is the submission's doing.
-Function-call results travel on the control pipe too.
+Function-call results travel on the control pipe too, as JSON written by the child (numpy values, Decimal,
+Fraction and sets turned into plain numbers and lists there): the judging process only ever parses JSON.
+A Python child ends the way the interpreter does (non-daemon threads, atexit, buffered writers flushed).
 """
 from __future__ import annotations
 
+import atexit
 import builtins
 import ctypes
 import fcntl
+import gc
 import io
+import itertools
 import json
 import os
 import select
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 import types
 import typing
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from types import CodeType
 from typing import Callable, NoReturn
 
@@ -298,10 +306,15 @@ class PythonProgram:
         self.seccomp = seccomp
         self._baseline = baseline_address_space
         self._args: list | None = None
+        # The zygote's objects so far are put out of the collector's sight (gc.freeze), so that the child's
+        # collection at exit visits only what the submission made: once per submission here, not per test.
+        gc.collect()
+        gc.freeze()
         # Built here in the zygote, once per submission: each child only runs the code in it.
         self.module = types.ModuleType("__main__")
         self.module.__dict__.update(_TYPING_NAMES)
         self.module.__dict__["__builtins__"] = builtins
+        self.preset_names = len(self.module.__dict__)  # the submission's own globals come after these
 
     def address_space(self, limits: Limits) -> int:
         # The interpreter and preloaded modules are already mapped; the limit is for the submission.
@@ -316,12 +329,17 @@ class PythonProgram:
         sys.modules["__main__"] = self.module
         sys.argv = ["solution.py"]
         _fresh_stdio()
+        atexit._clear()  # handlers a preloaded module registered in the zygote are not the submission's
+        status = self._run()
+        _interpreter_exit(self.module.__dict__, self.preset_names)
+        os._exit(status)
+
+    def _run(self) -> int:
         namespace = self.module.__dict__
         status = _execute(self.code, namespace)
         if status == 0 and self.kind == "function":
             status = _call_function(namespace, self.fn_name, self._args)
-        _flush_stdio()
-        os._exit(status)
+        return status
 
 
 class NativeProgram:
@@ -354,24 +372,30 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _text_stream(fd: int, mode: str, errors: str) -> io.TextIOWrapper:
+def _text_stream(fd: int, mode: str, errors: str, name: str) -> io.TextIOWrapper:
     raw = io.FileIO(fd, mode, closefd=False)
+    raw.name = name
     buffered = io.BufferedReader(raw) if mode == "rb" else io.BufferedWriter(raw)
-    return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, write_through=fd == 2)
+    stream = io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, write_through=fd == 2)
+    # The attributes Python gives its own std streams: fast-I/O templates (PyRival's FastIO) read `mode`.
+    stream.mode = mode[0]
+    return stream
 
 
 # Built once in the zygote, which never uses them: after fork they are fresh, empty streams on the test's
 # pipes (fds 0-2 are re-pointed by dup2), and the zygote's own buffered state cannot leak into a child.
 _STDIO = (
-    _text_stream(0, "rb", "surrogateescape"),
-    _text_stream(1, "wb", "surrogateescape"),
-    _text_stream(2, "wb", "backslashreplace"),
+    _text_stream(0, "rb", "surrogateescape", "<stdin>"),
+    _text_stream(1, "wb", "surrogateescape", "<stdout>"),
+    _text_stream(2, "wb", "backslashreplace", "<stderr>"),
 )
 
 
 def _fresh_stdio() -> None:
-    sys.stdin, sys.stdout, sys.stderr = _STDIO
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = _STDIO
+    # Assigned only when they differ: every write to a page the zygote shares costs a copy of the page.
+    if (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__) != _STDIO * 2:
+        sys.stdin, sys.stdout, sys.stderr = _STDIO
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = _STDIO
 
 
 def _execute(code: CodeType, namespace: dict) -> int:
@@ -414,8 +438,8 @@ def _call_function(namespace: dict, fn_name: str, args: list) -> int:
         _print_traceback()
         return 1
     try:
-        payload = json.dumps(result).encode()
-    except (TypeError, ValueError, RecursionError):
+        payload = json.dumps(result, default=_plain_value).encode()
+    except (TypeError, ValueError, RecursionError, OverflowError):
         return 0  # no payload: an unserializable result cannot equal a JSON answer (WA)
     _safe(lambda: _write_all(_CONTROL_FD, payload))
     return 0
@@ -431,6 +455,71 @@ def _print_traceback() -> None:
     _safe(traceback.print_exc)
 
 
+def _plain_value(value):
+    """The JSON form of a result json cannot write itself (json.dumps calls this), built from the value's
+    data and never from its own __eq__ or __repr__, so an object that fakes equality stays what it is.
+    numpy types turn into the Python numbers and lists they hold; Decimal and Fraction into an int when
+    integral, else a float (compared with the tolerance); a set into a list of its elements, sorted so
+    that the same set always travels the same way (judge/compare.py says when its order matters)."""
+    numpy = sys.modules.get("numpy")  # imported only if the submission imported it
+    if numpy is not None and isinstance(value, (numpy.generic, numpy.ndarray)):
+        return numpy.ndarray.tolist(value) if isinstance(value, numpy.ndarray) else numpy.generic.item(value)
+    if isinstance(value, Decimal):
+        return int(value) if value.is_finite() and value == value.to_integral_value() else float(value)
+    if isinstance(value, Fraction):
+        return int(value.numerator) if value.denominator == 1 else float(value)
+    if isinstance(value, (set, frozenset)):
+        return _sorted_elements(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _sorted_elements(elements) -> list:
+    try:
+        return sorted(elements)
+    except TypeError:  # mixed kinds (ints and strings): grouped by kind, then by their JSON text
+        return sorted(elements, key=lambda e: (type(e).__name__, json.dumps(e, default=_plain_value)))
+
+
+def _interpreter_exit(namespace: dict, preset_names: int) -> None:
+    """What CPython does between the end of __main__ and the end of the process, in its order: wait for
+    the non-daemon threads (a program may do all its work in one it never joins), run the atexit
+    handlers, flush sys.stdout and sys.stderr, put the original streams back, then clear __main__'s
+    globals and collect the garbage, so that a buffered writer nobody flushed flushes as it is freed.
+    Nothing failing there changes the exit status; the wall clock and the CPU limit still run (a thread
+    that runs on is TLE)."""
+    if threading._shutdown_locks or threading._threading_atexits:  # else there is nothing to wait for
+        _safe(threading._shutdown)
+    _safe(atexit._run_exitfuncs)
+    _flush_stdio()
+    _fresh_stdio()
+    # Only the submission's globals: touching the preset typing names would copy the zygote's pages.
+    names = list(itertools.islice(reversed(namespace), max(len(namespace) - preset_names, 0)))[::-1]
+    for name in names:
+        _safe(lambda: _flush_writers(namespace.get(name)))
+    _safe(lambda: _clear_globals(namespace, names))
+    _safe(gc.collect)
+    _flush_stdio()
+
+
+def _flush_writers(value: object) -> None:
+    # A global writer, or one a global object holds, is flushed before the globals are cleared: freed
+    # inside a reference cycle, a writer may be finalized after its raw file, which then refuses the flush
+    # (CPython's own exit flushes them).
+    held = () if isinstance(value, types.ModuleType) else list(getattr(value, "__dict__", {}).values())
+    for candidate in (value, *held):
+        if isinstance(candidate, io.IOBase):
+            _safe(candidate.flush)
+
+
+def _clear_globals(namespace: dict, names: list[str]) -> None:
+    # CPython's order (_PyModule_ClearDict): names with one leading underscore first, then the rest, each
+    # set to None rather than deleted; the builtins stay, so a __del__ running meanwhile can still print.
+    for private in (True, False):
+        for name in names:
+            if (name.startswith("_") and not name.startswith("__")) == private:
+                namespace[name] = None
+
+
 def _flush_stdio() -> None:
     for stream in (sys.stdout, sys.__stdout__, sys.stderr):
         _safe(stream.flush)
@@ -439,5 +528,5 @@ def _flush_stdio() -> None:
 def _safe(action: Callable[[], object]) -> None:
     try:
         action()
-    except BaseException:  # noqa: BLE001 - a broken or closed stream at exit changes nothing now
+    except BaseException:  # noqa: BLE001 - what fails at exit (a closed stream, a broken handler) changes nothing now
         pass
