@@ -10,10 +10,14 @@ An archive ships, beside each package's tests, the judges' own submissions filed
 
 The rule is problemtools' (verifyproblem, for pass-fail problems): tests run in package order, the verdict is
 that of the first rejected test, and it must be the label's verdict; so a TLE submission that gives WA before
-it runs out of time disagrees, and one that gets AC always disagrees. Like problemtools, a submission that
-misses its label only by timing out gets a second run with the time limit times its safety margin, and agrees
-"with extra time" when that run gives the label's verdict. CE and SE never agree: the archive's judge built and
-ran every labelled submission.
+it runs out of time disagrees, and one that gets AC always disagrees. CE and SE never agree: the archive's
+judge built and ran every labelled submission.
+
+Time limits follow problemtools too (the package's rule, judge/loaders/kattis.py): the accepted submissions
+are judged first, and a package that fixes no limit gets the one Kattis would set from the slowest of them
+(`calibrated_time_limit`); the other labels are judged under that limit. A submission that misses its label
+only by timing out gets a second run with the limit times the package's time_limit_to_tle (safety margin),
+and agrees "with extra time" when that run gives the label's verdict.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from judge.loaders.kattis import load_package
+from judge.loaders.kattis import calibrated_time_limit, load_package
 from judge.pool import JudgePool
 from judge.problem import Problem, ProblemError
 from judge.verdict import JudgeResult, Verdict
@@ -42,8 +46,6 @@ AGREEING_VERDICTS: dict[str, frozenset[Verdict]] = {
 }
 EXPECTED = {"accepted": "AC", "wrong_answer": "WA", "time_limit_exceeded": "TLE", "run_time_error": "RTE",
             "rejected": "not AC"}
-# problemtools' legacy default `time_safety_margin` (the 2023 formats call it time_limit_to_tle, default 1.5).
-TIME_SAFETY_MARGIN = 2.0
 _DETAIL_CHARS = 500
 
 
@@ -79,6 +81,7 @@ class AuditReport:
     verdicts: dict[str, Counter[str]] = field(default_factory=dict)
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     agreed_with_extra_time: list[dict[str, Any]] = field(default_factory=list)
+    time_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
 
@@ -98,7 +101,8 @@ class AuditReport:
         }
         return {"packages_dir": self.packages_dir, "packages": self.packages, "submissions": self.judged,
                 "agreement": self.agreement, "labels": labels, "disagreements": self.disagreements,
-                "agreed_with_extra_time": self.agreed_with_extra_time, "skipped": self.skipped,
+                "agreed_with_extra_time": self.agreed_with_extra_time, "time_limits": self.time_limits,
+                "skipped": self.skipped,
                 "errors": self.errors}
 
 
@@ -155,8 +159,27 @@ def audit(root: str | Path, pool: JudgePool, on_judged: Callable[[], Any] | None
     """Judge every labelled submission of every package under `root`, calling `on_judged` after each (for
     progress). A package that does not load is recorded in report.errors (naming its folder) and the others
     still run."""
-    root = Path(root)
     report = AuditReport(packages_dir=str(root))
+    problems, submissions = _load(Path(root), report)
+    accepted = [s for s in submissions if s.label == "accepted"]
+    accepted_results = _judged(pool, accepted, on_judged)
+    for package, problem in problems.items():
+        problems[package] = _time_limit_set(problem, [r for s, r in zip(accepted, accepted_results)
+                                                      if s.package == package])
+        rule = problems[package].metadata["time_limit_rule"]
+        report.time_limits[package] = {"time_limit_s": problems[package].time_limit_s, "source": rule["source"]}
+    others = [dataclasses.replace(s, problem=problems[s.package]) for s in submissions if s.label != "accepted"]
+    judged = [*accepted, *others]
+    results = [*accepted_results, *_judged(pool, others, on_judged)]
+    with_extra_time = _rejudged_with_extra_time(judged, results, pool)
+    for index, (submission, result) in enumerate(zip(judged, results)):
+        _record(report, submission, result, with_extra_time.get(index))
+    return report
+
+
+def _load(root: Path, report: AuditReport) -> tuple[dict[str, Problem], list[LabelledSubmission]]:
+    """The problems by package name, and their labelled submissions."""
+    problems: dict[str, Problem] = {}
     submissions: list[LabelledSubmission] = []
     for folder in find_packages(root):
         try:
@@ -164,31 +187,44 @@ def audit(root: str | Path, pool: JudgePool, on_judged: Callable[[], Any] | None
         except (ProblemError, OSError) as e:
             report.errors.append({"package": str(folder), "error": str(e)})
             continue
-        report.packages += 1
         package = str(folder.relative_to(root)) if folder != root else problem.id
+        problems[package] = problem
         submissions += labelled_submissions(folder, package, problem, report)
+    report.packages = len(problems)
+    return problems, submissions
+
+
+def _judged(pool: JudgePool, submissions: list[LabelledSubmission],
+            on_judged: Callable[[], Any] | None) -> list[JudgeResult]:
     by_index: dict[int, JudgeResult] = {}
     for index, result in pool.judge_iter((s.problem, s.code, s.language) for s in submissions):
         by_index[index] = result
         if on_judged is not None:
             on_judged()
-    results = [by_index[i] for i in range(len(submissions))]
-    with_extra_time = _rejudged_with_extra_time(submissions, results, pool)
-    for index, (submission, result) in enumerate(zip(submissions, results)):
-        _record(report, submission, result, with_extra_time.get(index))
-    return report
+    return [by_index[i] for i in range(len(submissions))]
+
+
+def _time_limit_set(problem: Problem, accepted: list[JudgeResult]) -> Problem:
+    """The problem under the limit Kattis would judge it with: the package's own, else the one its accepted
+    submissions set (the slowest test of the slowest AC); unchanged when none of them got AC."""
+    times = [max(t.time_s for t in r.tests) for r in accepted if r.verdict is Verdict.AC]
+    return calibrated_time_limit(problem, max(times)) if times else problem
 
 
 def _rejudged_with_extra_time(submissions: list[LabelledSubmission], results: list[JudgeResult],
                               pool: JudgePool) -> dict[int, JudgeResult]:
-    """Results with the time limit times the safety margin, by index, for the submissions whose TLE
-    disagrees with their label."""
+    """Results with the time limit times the package's safety margin, by index, for the submissions whose
+    TLE disagrees with their label."""
     indices = [i for i, (s, r) in enumerate(zip(submissions, results))
                if r.verdict is Verdict.TLE and not s.agrees(r)]
-    slower = [(dataclasses.replace(submissions[i].problem,
-                                   time_limit_s=submissions[i].problem.time_limit_s * TIME_SAFETY_MARGIN),
-               submissions[i].code, submissions[i].language) for i in indices]
+    slower = [(_with_extra_time(submissions[i].problem), submissions[i].code, submissions[i].language)
+              for i in indices]
     return dict(zip(indices, pool.judge_many(slower)))
+
+
+def _with_extra_time(problem: Problem) -> Problem:
+    margin = problem.metadata["time_limit_rule"]["time_limit_to_tle"]
+    return dataclasses.replace(problem, time_limit_s=problem.time_limit_s * margin)
 
 
 def _record(report: AuditReport, submission: LabelledSubmission, result: JudgeResult,
@@ -200,8 +236,9 @@ def _record(report: AuditReport, submission: LabelledSubmission, result: JudgeRe
         report.agreed[label] += 1
     elif with_extra_time is not None and submission.agrees(with_extra_time):
         report.agreed[label] += 1
-        report.agreed_with_extra_time.append({**submission.row(result),
-                                              "with_extra_time": with_extra_time.verdict.value})
+        report.agreed_with_extra_time.append({
+            **submission.row(result), "with_extra_time": with_extra_time.verdict.value,
+            "extra_time_limit_s": _with_extra_time(submission.problem).time_limit_s})
     else:
         # The compiler's message or the stderr of the failing test: why, for a person checking the judge.
         detail = {"detail": result.detail[-_DETAIL_CHARS:]} if result.detail else {}
@@ -236,8 +273,8 @@ def format_table(report: AuditReport) -> str:
         lines.append(f"disagrees: {row['problem']}/{row['file']}: expected {row['expected']}, "
                      f"got {row['verdict']} ({row['time_s']:.2f} s)")
     for row in report.agreed_with_extra_time:
-        lines.append(f"agrees only with {TIME_SAFETY_MARGIN:g}x the time limit: {row['problem']}/{row['file']}: "
-                     f"{row['verdict']}, then {row['with_extra_time']}")
+        lines.append(f"agrees only with extra time: {row['problem']}/{row['file']}: {row['verdict']}, "
+                     f"then {row['with_extra_time']} with {row['extra_time_limit_s']:g} s")
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """mc-judge: judge submissions from the command line.
 
-  mc-judge run --problem PROBLEM --code FILE [--language python|cpp] [--all-tests]
+  mc-judge run --problem PROBLEM --code FILE [--language python|cpp|c++20|...] [--all-tests]
   mc-judge batch --problems P.jsonl --submissions S.jsonl --out R.jsonl [--workers N] [--all-tests]
   mc-judge serve [--host 127.0.0.1] [--port 8377] [--workers N] [--max-queue N] [--problems P.jsonl]
   mc-judge audit --packages DIR [--workers N] [--out report.json]
+  (run, batch, serve and audit also take [--cpp-std STD] [--time-limit-scale X], the pool's settings)
   mc-judge demo
 
 `run` prints one JSON result and exits 0 whenever the judge worked, whatever the verdict. Bad input
@@ -28,7 +29,7 @@ from judge.audit import audit as audit_packages
 from judge.audit import format_table, language_of, write_report
 from judge.loaders import load_problems
 from judge.pool import JudgePool, default_workers
-from judge.problem import Problem, ProblemError
+from judge.problem import CPP_STANDARDS, Problem, ProblemError
 from judge.runner import normalize_language
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -55,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="judge one file against one problem; prints one JSON object")
     run.add_argument("--problem", required=True, help="problem JSON file or Kattis problem package folder")
     run.add_argument("--code", required=True, help="source file of the submission")
-    run.add_argument("--language", help="python or cpp (default: from the file's suffix)")
+    run.add_argument("--language", help="python, cpp, or a C++ standard such as c++20 (default: from the suffix)")
     run.add_argument("--all-tests", action="store_true", help="run every test instead of stopping at the first failure")
     batch = commands.add_parser("batch", help="judge a JSONL file of submissions")
     batch.add_argument("--problems", required=True, help="problems (.jsonl of normalized problems, or a dataset file)")
@@ -75,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="a Kattis/ICPC problem package folder, or a folder holding packages at any depth")
     audit.add_argument("--workers", type=int, default=default_workers())
     audit.add_argument("--out", help="JSON report (written to a temporary file, then renamed into place)")
+    for command in (run, batch, serve, audit):
+        command.add_argument("--cpp-std", choices=CPP_STANDARDS,
+                             help="C++ standard where the problem names none (default: gnu++20 where g++ has it)")
+        command.add_argument("--time-limit-scale", type=_positive, default=1.0,
+                             help="multiplies every time limit, for slow or contended machines (default 1)")
     demo = commands.add_parser("demo", help="judge the bundled sample problems and print a table")
     demo.add_argument("--workers", type=int, default=default_workers())
     return parser
@@ -85,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     code_path = Path(args.code)
     code = _read_text(code_path, "--code")
     language = _language(args.language, code_path)
-    with JudgePool(workers=1) as pool:
+    with _pool(args, 1) as pool:
         result = pool.judge(problem, code, language, args.all_tests)
     print(json.dumps(result.to_dict()))
     return 0
@@ -101,7 +107,7 @@ def _batch(args: argparse.Namespace) -> int:
     verdicts: Counter[str] = Counter()
     submissions = [(problems[r["problem_id"]], r["code"], r["language"]) for r in rows]
     try:
-        with JudgePool(workers=args.workers) as pool, partial.open("w") as sink, tqdm(
+        with _pool(args, args.workers) as pool, partial.open("w") as sink, tqdm(
             total=len(rows), unit="sub", file=sys.stderr, disable=not sys.stderr.isatty()
         ) as progress:
             for index, result in pool.judge_iter(submissions, args.all_tests):
@@ -123,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
     from judge.service import serve
 
     problems = _problems_by_id(args.problems) if args.problems else {}
-    serve(args.host, args.port, args.workers, args.max_queue, problems)
+    serve(args.host, args.port, args.workers, args.max_queue, problems, args.cpp_std, args.time_limit_scale)
     return 0
 
 
@@ -135,7 +141,7 @@ def _audit(args: argparse.Namespace) -> int:
         raise InputError(f"--packages {root}: no such folder")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise InputError(f"--out {args.out}: its folder does not exist; create it or write the report elsewhere")
-    with JudgePool(workers=args.workers) as pool, tqdm(
+    with _pool(args, args.workers) as pool, tqdm(
         unit="sub", file=sys.stderr, disable=not sys.stderr.isatty()
     ) as progress:
         report = audit_packages(root, pool, progress.update)
@@ -180,6 +186,20 @@ def _demo(args: argparse.Namespace) -> int:
 COMMANDS = {"run": _run, "batch": _batch, "serve": _serve, "audit": _audit, "demo": _demo}
 
 
+def _pool(args: argparse.Namespace, workers: int) -> JudgePool:
+    return JudgePool(workers=workers, cpp_std=args.cpp_std, time_limit_scale=args.time_limit_scale)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _one_problem(path: str) -> Problem:
     problems = _load(path)
     if len(problems) != 1:
@@ -218,9 +238,10 @@ def _language(given: str | None, path: Path) -> str:
             raise InputError(f"{path}: cannot tell the language from the suffix {path.suffix!r}; pass --language python|cpp")
         return language
     try:
-        return normalize_language(given)
+        normalize_language(given)
     except ValueError as e:
         raise InputError(f"--language: {e}") from None
+    return given  # as given: a name such as c++20 fixes the C++ standard (judge/runner.py)
 
 
 def _submission_rows(path: Path, problems: dict[str, Problem]) -> list[dict[str, Any]]:
@@ -245,8 +266,9 @@ def _submission_rows(path: Path, problems: dict[str, Problem]) -> list[dict[str,
                 raise InputError(f"{where}: key 'code' must be a string")
             if row["problem_id"] not in problems:
                 raise InputError(f"{where}: problem_id {row['problem_id']!r} is not in the problems file")
+            language = row.get("language", "python")  # as given: c++20 and the like fix the C++ standard
             try:
-                language = normalize_language(row.get("language", "python"))
+                normalize_language(language)
             except ValueError as e:
                 raise InputError(f"{where}: key 'language': {e}") from None
             rows.append({"id": row["id"], "problem_id": row["problem_id"], "code": row["code"], "language": language})

@@ -1,8 +1,9 @@
 """mc-judge audit: agreement with the labelled submissions of problem packages written here, through main().
 
-Two packages (a default-validator one and one with a Python output validator) hold a submission of every
-label, two deliberately mislabelled ones, one that agrees only with problemtools' extra time, files the judge
-does not run, and a label it does not audit; a third package is broken. One audit serves every test.
+Two packages hold a submission of every label, two deliberately mislabelled ones, one that agrees only with
+problemtools' extra time, files the judge does not run, and a label it does not audit: one with the default
+validator and no fixed time limit (its accepted submissions set it), one with a Python output validator and
+a fixed limit. A third package is broken. One audit serves every test.
 """
 import contextlib
 import io
@@ -26,6 +27,8 @@ except (ValueError, IndexError):
 sys.exit(42 if 1 < d <= n and n % d == 0 else 43)
 """
 SPIN = "input()\nwhile True:\n    pass\n"
+SUM_CPP20 = ("#include <iostream>\n#include <set>\nint main() { long long a, b; std::cin >> a >> b; "
+             "std::set<long long> s{a}; std::cout << (s.contains(a) ? a + b : 0) << '\\n'; }\n")  # set::contains
 
 SUM_SUBMISSIONS = {
     "accepted/sum.py": "a, b = map(int, input().split())\nprint(a + b)\n",
@@ -52,13 +55,14 @@ DIVISOR_SUBMISSIONS = {
 }
 
 
-def write_package(folder: Path, tests: dict, submissions: dict, problem_yaml: str = "name: A test problem\n"):
+def write_package(folder: Path, tests: dict, submissions: dict, problem_yaml: str, time_limit: str | None = None):
     for name, (test_input, answer) in tests.items():
         (folder / "data" / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / "data" / f"{name}.in").write_text(test_input)
         (folder / "data" / f"{name}.ans").write_text(answer)
     (folder / "problem.yaml").write_text(problem_yaml)
-    (folder / ".timelimit").write_text("0.5\n")
+    if time_limit is not None:
+        (folder / ".timelimit").write_text(time_limit)
     for name, code in submissions.items():
         (folder / "submissions" / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / "submissions" / name).write_text(code)
@@ -74,9 +78,9 @@ def run_main(*args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
     root = tmp_path_factory.mktemp("archive")
-    write_package(root / "contest" / "sumtwo", SUM_TESTS, SUM_SUBMISSIONS)
+    write_package(root / "contest" / "sumtwo", SUM_TESTS, SUM_SUBMISSIONS, "name: Sum\n")
     divisor = root / "contest" / "divisor"
-    write_package(divisor, DIVISOR_TESTS, DIVISOR_SUBMISSIONS, "name: Divisor\nvalidation: custom\n")
+    write_package(divisor, DIVISOR_TESTS, DIVISOR_SUBMISSIONS, "name: Divisor\nvalidation: custom\n", "0.5\n")
     (divisor / "output_validators" / "divisor").mkdir(parents=True)
     (divisor / "output_validators" / "divisor" / "validate.py").write_text(DIVISOR_VALIDATOR)
     (root / "broken" / "data" / "secret").mkdir(parents=True)
@@ -117,11 +121,20 @@ def test_each_mislabelled_submission_is_a_disagreement_with_its_verdict_and_time
     assert [row.get("detail", "").strip() for row in report["disagreements"] if row["verdict"] == "WA"] == ["gave up"]
 
 
+def test_time_limits_are_the_packages_or_set_from_the_accepted_submissions(audited):
+    _, _, _, _, report = audited
+    # No fixed limit: the slowest accepted test (milliseconds) times 5 (legacy), rounded up to whole seconds.
+    assert report["time_limits"] == {
+        "contest/sumtwo": {"time_limit_s": 1.0, "source": "accepted submissions"},
+        "contest/divisor": {"time_limit_s": 0.5, "source": ".timelimit"},
+    }
+
+
 def test_a_timeout_that_passes_with_the_safety_margin_agrees_with_extra_time(audited):
     _, _, _, _, report = audited
     (row,) = report["agreed_with_extra_time"]
     assert (row["file"], row["verdict"], row["with_extra_time"]) == ("submissions/accepted/slow_on_49.py", "TLE", "AC")
-    assert row["time_s"] >= 0.5
+    assert row["time_s"] >= 0.5 and row["extra_time_limit_s"] == 1.0  # legacy time_safety_margin 2
 
 
 def test_files_the_judge_does_not_run_and_unaudited_labels_are_listed(audited):
@@ -150,7 +163,8 @@ def test_table_on_stdout_and_the_report_file_renamed_into_place(audited):
     assert rows["all"] == ["13", "11", "84.6%"]
     assert ("disagrees: contest/sumtwo/submissions/wrong_answer/actually_correct.py: expected WA, got AC"
             in stdout)
-    assert "agrees only with 2x the time limit: contest/divisor/submissions/accepted/slow_on_49.py" in stdout
+    assert ("agrees only with extra time: contest/divisor/submissions/accepted/slow_on_49.py: TLE, then AC with 1 s"
+            in stdout)
     assert [p.name for p in (root / "reports").iterdir()] == ["audit.json"]
 
 
@@ -171,3 +185,28 @@ def test_a_report_that_cannot_be_written_leaves_no_file(tmp_path):
     with pytest.raises(TypeError):
         write_report(report, tmp_path / "audit.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_time_limit_scale_is_the_pools(tmp_path):
+    slow = ("import time\na, b = map(int, input().split())\nstart = time.process_time()\n"
+            "while a == 7 and time.process_time() - start < 0.7:\n    pass\nprint(a + b)\n")
+    write_package(tmp_path / "sumtwo", SUM_TESTS, {"accepted/slow.py": slow}, "name: Sum\n", "0.5\n")
+    code, stdout, _ = run_main("audit", "--packages", str(tmp_path), "--time-limit-scale", "2")
+    # 0.7 s is within 0.5 s times 2 at once, without the safety margin's second run.
+    assert code == 0 and "AC 1" in stdout and "extra time" not in stdout
+    with pytest.raises(SystemExit):
+        main(["audit", "--packages", str(tmp_path), "--time-limit-scale", "0"])
+
+
+# judge/zygote.py does not yet hand compile_cpp the standard the runner chose (see test_cpp20_and_time_limits.py).
+@pytest.mark.xfail(strict=True, reason="judge/zygote.py does not yet pass the load's language (the C++ standard) "
+                                       "to compile_cpp")
+def test_the_cpp_standard_is_the_pools_or_the_language_names_it(tmp_path):
+    write_package(tmp_path / "sumtwo", SUM_TESTS, {"accepted/contains.cpp": SUM_CPP20}, "name: Sum\n", "0.5\n")
+    code, _, _ = run_main("audit", "--packages", str(tmp_path), "--cpp-std", "c++17",
+                          "--out", str(tmp_path / "audit.json"))
+    (row,) = json.loads((tmp_path / "audit.json").read_text())["disagreements"]
+    assert (code, row["verdict"]) == (1, "CE") and "contains" in row["detail"]
+    code, stdout, _ = run_main("run", "--problem", str(tmp_path / "sumtwo"), "--language", "c++17",
+                               "--code", str(tmp_path / "sumtwo" / "submissions" / "accepted" / "contains.cpp"))
+    assert code == 0 and json.loads(stdout)["verdict"] == "CE"
