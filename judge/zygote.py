@@ -204,7 +204,7 @@ class _Server:
         self.submission_dir = os.path.join(self.scratch_root, f"s{self.loads}")
         os.mkdir(self.submission_dir, 0o700)
         give_to_sandbox_user(self.submission_dir)
-        result = cpp.compile_cpp(code, self.submission_dir)
+        result = cpp.compile_cpp(code, self.submission_dir, language)
         if result.binary is None:
             return ("loaded", "SE" if result.judge_failed else "CE", result.message), None
         self.program = NativeProgram(result.binary)

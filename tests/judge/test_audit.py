@@ -199,8 +199,6 @@ def test_the_time_limit_scale_is_the_pools(tmp_path):
 
 
 # judge/zygote.py does not yet hand compile_cpp the standard the runner chose (see test_cpp20_and_time_limits.py).
-@pytest.mark.xfail(strict=True, reason="judge/zygote.py does not yet pass the load's language (the C++ standard) "
-                                       "to compile_cpp")
 def test_the_cpp_standard_is_the_pools_or_the_language_names_it(tmp_path):
     write_package(tmp_path / "sumtwo", SUM_TESTS, {"accepted/contains.cpp": SUM_CPP20}, "name: Sum\n", "0.5\n")
     code, _, _ = run_main("audit", "--packages", str(tmp_path), "--cpp-std", "c++17",
