@@ -8,6 +8,11 @@ JSON form:
    "comparison": {"abs_tol": float, "rel_tol": float, "case_insensitive": bool, "unordered": bool,
                   "accept_unwrapped_singleton": bool},   # every key optional
    "metadata": {...}}   # platform, difficulty, contest_date, starter_code, ... (free, never judged)
+
+Rows written by the dataset pipeline (megatron_mc/data/pipeline, mc-data) carry its fields beside these at
+the top level (DATASET_KEYS: source, release_date, platform, difficulty, statement, starter_code,
+reference_solutions, incorrect_solutions, annotations); the judge never judges them and keeps them in
+metadata, so a pipeline's train.jsonl loads as normalized problems.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ KINDS = ("stdio", "function")
 LANGUAGES = ("python", "cpp")
 CPP_STANDARDS = ("c++17", "gnu++17", "c++20", "gnu++20")  # each is the g++ -std= value it names
 CHECKER_CONVENTIONS = ("kattis", "testlib")
+DATASET_KEYS = ("source", "release_date", "platform", "difficulty", "statement", "starter_code",
+                "reference_solutions", "incorrect_solutions", "annotations")
 DEFAULT_TIME_LIMIT_S = 6.0
 DEFAULT_MEMORY_LIMIT_MB = 1024
 
@@ -113,9 +120,10 @@ class Problem:
         if not isinstance(row, dict):
             raise ProblemError(f"{prefix}a problem must be a JSON object, got {type(row).__name__}")
         known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(row) - known)
+        unknown = sorted(set(row) - known - set(DATASET_KEYS))
         if unknown:
-            raise ProblemError(f"{prefix}unknown problem keys {unknown}; valid keys: {sorted(known)}")
+            raise ProblemError(f"{prefix}unknown problem keys {unknown}; valid keys: {sorted(known)} "
+                               f"(and the dataset pipeline's {', '.join(DATASET_KEYS)})")
         for key in ("id", "kind", "tests"):
             if key not in row:
                 raise ProblemError(f"{prefix}problem is missing required key {key!r}")
@@ -133,7 +141,7 @@ class Problem:
                 checker=Checker(**checker) if checker else None,
                 cpp_std=row.get("cpp_std"),
                 comparison=Comparison(**comparison),
-                metadata=dict(row.get("metadata") or {}),
+                metadata={**(row.get("metadata") or {}), **{k: row[k] for k in DATASET_KEYS if k in row}},
             )
         except ProblemError as e:
             raise ProblemError(f"{prefix}{e}") from None

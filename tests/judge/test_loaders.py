@@ -295,3 +295,16 @@ def test_format_and_path_kind_must_agree(tmp_path):
         load_problems(tmp_path / "rows.csv")
     with pytest.raises(ProblemError, match="array of rows"):
         load_problems(FIXTURES / "normalized.json", "taco")
+
+
+def test_dataset_pipeline_fields_load_into_metadata_and_other_keys_are_named(tmp_path):
+    from judge.problem import Problem, ProblemError
+    row = {"id": "p", "kind": "stdio", "tests": [{"input": "1\n", "output": "1\n"}],
+           "source": "mine", "release_date": "2025-01-02", "platform": "atcoder", "difficulty": "hard",
+           "statement": "Echo.", "starter_code": None, "reference_solutions": [{"language": "python", "code": "print(input())"}],
+           "metadata": {"x": 1}}
+    problem = Problem.from_dict(row)
+    assert problem.metadata["platform"] == "atcoder" and problem.metadata["x"] == 1
+    assert problem.metadata["reference_solutions"][0]["language"] == "python"
+    with pytest.raises(ProblemError, match=r"row 3: unknown problem keys \['statment'\]"):
+        Problem.from_dict({**row, "statment": "typo"}, where="row 3")
