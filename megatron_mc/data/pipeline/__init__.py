@@ -1,0 +1,1 @@
+"""mc-data: the MicroCoder dataset pipeline (collect, process, filter, verify); see README "Dataset pipeline"."""

@@ -1,0 +1,106 @@
+"""The records every stage of the dataset pipeline (mc-data) reads and writes.
+
+A row of any stage's JSONL output is `ProblemRecord.to_row()`: the judge's normalized problem
+(judge/problem.py) with the pipeline's fields (judge.problem.DATASET_KEYS) at the top level, so
+`judge.loaders.load_problems(path)` and `mc-train` (data.source: file) read it directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from judge.problem import DATASET_KEYS, Problem, ProblemError
+
+STAGES = ("collect", "process", "filter", "verify")
+
+
+@dataclass
+class ProblemRecord:
+    problem: Problem                        # what the judge runs: tests, limits, kind, fn_name, checker, comparison
+    source: str                             # adapter that produced it: "livecodebench", "taco", "humaneval", "bundled", ...
+    statement: str = ""
+    release_date: str | None = None         # ISO date "YYYY-MM-DD"
+    platform: str | None = None             # "codeforces", "atcoder", "leetcode", "kattis", ...
+    difficulty: str | None = None           # the source's own label ("easy"/"medium"/"hard", or a rating as text)
+    starter_code: str | None = None
+    reference_solutions: list[dict] = field(default_factory=list)   # {"language": "python"|"cpp", "code": str}
+    incorrect_solutions: list[dict] = field(default_factory=list)   # known-wrong ones, same shape
+    annotations: dict = field(default_factory=dict)  # what stages add: "format_instruction", "tags", "rating",
+                                                     # "difficulty_scores", "weighted_score", ...
+
+    @property
+    def id(self) -> str:
+        return self.problem.id
+
+    def to_row(self) -> dict[str, Any]:
+        """The problem's JSON form (its metadata without copies of the pipeline's fields) plus those fields."""
+        row = self.problem.to_dict()
+        row["metadata"] = {k: v for k, v in (row.get("metadata") or {}).items() if k not in DATASET_KEYS}
+        for key in DATASET_KEYS:
+            row[key] = getattr(self, key)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], where: str) -> ProblemRecord:
+        """A record from a JSONL row; every error is a ProblemError naming `where` (file:line)."""
+        if not isinstance(row, dict):
+            raise ProblemError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+        problem = Problem.from_dict(row, where=where)
+        for key in DATASET_KEYS:          # kept on the record, not twice in the problem's metadata
+            problem.metadata.pop(key, None)
+        source = row.get("source") or "jsonl"
+        try:
+            record = cls(
+                problem=problem,
+                source=_text(row, "source", where, default=source),
+                statement=_text(row, "statement", where, default="") or "",
+                release_date=_text(row, "release_date", where),
+                platform=_text(row, "platform", where),
+                difficulty=None if row.get("difficulty") is None else str(row["difficulty"]),
+                starter_code=_text(row, "starter_code", where),
+                reference_solutions=_solutions(row, "reference_solutions", where),
+                incorrect_solutions=_solutions(row, "incorrect_solutions", where),
+                annotations=dict(row.get("annotations") or {}),
+            )
+        except (TypeError, ValueError) as e:
+            raise ProblemError(f"{where}: problem {problem.id!r}: {e}") from None
+        return record
+
+
+def _text(row: dict, key: str, where: str, default: str | None = None) -> str | None:
+    value = row.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ProblemError(f"{where}: {key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _solutions(row: dict, key: str, where: str) -> list[dict]:
+    value = row.get(key) or []
+    if not isinstance(value, list):
+        raise ProblemError(f"{where}: {key!r} must be a list of {{'language', 'code'}} objects")
+    out = []
+    for i, s in enumerate(value):
+        if not isinstance(s, dict) or not isinstance(s.get("code"), str):
+            raise ProblemError(f"{where}: {key}[{i}] must be an object with 'language' and 'code'")
+        out.append({"language": str(s.get("language") or "python"), "code": s["code"]})
+    return out
+
+
+@dataclass(frozen=True)
+class Rejection:
+    id: str
+    stage: str        # "collect" | "process" | "filter" | "verify"
+    reason: str       # short stable code: "missing_output_section", "near_duplicate", "too_few_tests", ...
+    detail: str = ""  # human-readable specifics
+
+    def to_row(self) -> dict[str, str]:
+        return {"id": self.id, "stage": self.stage, "reason": self.reason, "detail": self.detail}
+
+
+@dataclass
+class StageOutput:
+    kept: list[ProblemRecord]
+    rejected: list[Rejection]
+    report: dict = field(default_factory=dict)   # stage-specific figures that go into the manifest
