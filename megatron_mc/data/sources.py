@@ -3,7 +3,8 @@
   tiny_tasks  the embedded default: tasks, tokenizer and tiny Qwen3 built and cached by
               tiny_default.prepare_tiny_default; evaluation on the held-out split unless eval.problems_file
               is set; model.hf_dir, when set, replaces the random-init model (e.g. a warm-started one)
-  file        data.train_problems (judge.loaders format data.format) and model.hf_dir, both required
+  file        data.train_problems (judge.loaders format data.format) and model.hf_dir, both required;
+              mc-data's train.jsonl is such a file (see `with_pipeline_prompt`)
 """
 from __future__ import annotations
 
@@ -24,9 +25,33 @@ class RunData:
     hf_dir: Path  # the model the run starts from
 
 
+def with_pipeline_prompt(problem: Problem) -> Problem:
+    """Puts the prompt of a problem from mc-data's output where the rollout prompt builder reads it.
+
+    mc-data rows keep the statement as the top-level field "statement" and the answer format instruction in
+    annotations["format_instruction"] (the judge keeps both in metadata); the prompt builder reads
+    metadata["question_content"], set here (in place). Problems that already have question_content, or no
+    statement, are unchanged.
+    """
+    meta = problem.metadata
+    statement = meta.get("statement")
+    if meta.get("question_content") or not statement:
+        return problem
+    annotations = meta.get("annotations")
+    instruction = annotations.get("format_instruction") if isinstance(annotations, dict) else None
+    if instruction and instruction not in statement:
+        statement = f"{statement}\n\n{instruction}"
+    meta["question_content"] = statement
+    return problem
+
+
+def _load(path: str, fmt: str | None) -> list[Problem]:
+    return [with_pipeline_prompt(p) for p in load_problems(path, fmt)]
+
+
 def _eval_problems(cfg: RunConfig, default: list[Problem]) -> list[Problem]:
     if cfg.eval.problems_file:
-        return load_problems(cfg.eval.problems_file, cfg.eval.format)
+        return _load(cfg.eval.problems_file, cfg.eval.format)
     return default
 
 
@@ -48,7 +73,7 @@ def _tiny_tasks(cfg: RunConfig) -> RunData:
 
 def _file(cfg: RunConfig) -> RunData:
     start = model_dir(cfg)  # before reading the (possibly large) problem files
-    return RunData(train=load_problems(cfg.data.train_problems, cfg.data.format), eval=_eval_problems(cfg, []),
+    return RunData(train=_load(cfg.data.train_problems, cfg.data.format), eval=_eval_problems(cfg, []),
                    hf_dir=start)
 
 

@@ -1,0 +1,216 @@
+"""The verify stage with the real judge: bad and disputed tests dropped, problems whose references fail or whose
+tests are weak rejected with their reason, function-call and C++ references, and resume from the checkpoint
+without asking the judge again."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from judge.pool import JudgePool
+from judge.problem import Problem, TestCase
+from megatron_mc.data.pipeline.record import ProblemRecord
+from megatron_mc.data.pipeline.stage import Resources, StageContext
+from megatron_mc.data.pipeline.verify import Agreement, VerifyConfig, agreement, run_verify
+
+SUM_PY = "a, b = map(int, input().split())\nprint(a + b)\n"
+SUM_PY_OTHER = "import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))\n"
+SUM_CPP = "#include <iostream>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a + b << '\\n'; }\n"
+SUM_TESTS = [("1 2\n", "3\n"), ("10 -4\n", "6\n"), ("5 5\n", "10\n"), ("0 0\n", "0\n"), ("7 8\n", "15\n")]
+
+
+class CountingPool(JudgePool):
+    """The real pool, counting the submissions it is asked to judge (problem id, language)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: list[tuple[str, str]] = []
+        self._asked_lock = threading.Lock()
+
+    def submit_future(self, problem, code, language="python", all_tests=False):
+        with self._asked_lock:
+            self.asked.append((problem.id, language))
+        return super().submit_future(problem, code, language, all_tests)
+
+
+class PoolResources(Resources):
+    """The run's shared resources, with the pool the test made (to count what it is asked)."""
+
+    def __init__(self, pool: JudgePool) -> None:
+        super().__init__(workers=pool.workers)
+        self.pool = pool
+
+    def judge_pool(self):
+        return self.pool
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with CountingPool(workers=2) as judge_pool:
+        yield judge_pool
+
+
+def context(tmp_path, pool) -> StageContext:
+    return StageContext(tmp_path / "verify", workers=2, quiet=True, resources=PoolResources(pool))
+
+
+def stdio_record(problem_id, tests=SUM_TESTS, references=(SUM_PY,), incorrect=(), **fields) -> ProblemRecord:
+    problem = Problem(id=problem_id, kind="stdio", tests=[TestCase(i, o) for i, o in tests], time_limit_s=2.0,
+                      memory_limit_mb=256)
+    return ProblemRecord(problem=problem, source=fields.pop("source", "bundled"),
+                         reference_solutions=[_solution(s) for s in references],
+                         incorrect_solutions=[_solution(s) for s in incorrect], **fields)
+
+
+def _solution(spec) -> dict:
+    language, code = spec if isinstance(spec, tuple) else ("python", spec)
+    return {"language": language, "code": code}
+
+
+def outcome(output):
+    return ({r.id: r for r in output.kept}, {r.id: r.reason for r in output.rejected})
+
+
+def test_agreement_rule():
+    # 4 references x 5 tests: reference 3 passes 2/5 (not passing); test 1 failed by 2 of 3 passing ones (bad);
+    # test 2 failed by 1 of 3 (disputed); test 4 failed only by the non-passing reference (kept).
+    passes = [[1, 0, 1, 1, 1], [1, 0, 0, 1, 1], [1, 1, 1, 1, 1], [1, 0, 0, 1, 0]]
+    agreed = agreement([[bool(x) for x in row] for row in passes], 5, 0.5)
+    assert agreed.passing == [0, 1, 2]
+    assert (agreed.kept_tests, agreed.bad_tests, agreed.disputed_tests) == ([0, 3, 4], [1], [2])
+    # a reference passing exactly half is not a passing one ("more than")
+    assert agreement([[True, False]], 2, 0.5) == agreement([], 2, 0.5) == Agreement([], [], [], [])
+
+
+def test_planted_bad_test_is_dropped_and_references_kept(tmp_path, pool):
+    tests = list(SUM_TESTS)
+    tests[2] = ("5 5\n", "11\n")  # wrong expected output: every reference fails it
+    record = stdio_record("bad-test", tests, references=(SUM_PY, SUM_PY_OTHER, ("cpp", SUM_CPP)),
+                          annotations={"tags": ["math"]})
+    kept, rejected = outcome(run_verify([record], VerifyConfig(), context(tmp_path, pool)))
+    assert rejected == {}
+    verified = kept["bad-test"]
+    assert [t.input for t in verified.problem.tests] == [t for t, _ in tests if t != "5 5\n"]
+    assert verified.annotations["verify"]["bad_tests"] == [2]
+    assert verified.annotations["tags"] == ["math"]
+    assert [s["language"] for s in verified.reference_solutions] == ["python", "python", "cpp"]
+
+
+def test_disputed_test_dropped_and_non_passing_reference_removed(tmp_path, pool):
+    wrong_on_zero = "a, b = map(int, input().split())\nprint(a + b if a else 99)\n"  # fails test 3 ("0 0")
+    mostly_wrong = "print(3)\n"  # passes 1 of 5 tests: not a passing reference
+    record = stdio_record("disputed", references=(SUM_PY, wrong_on_zero, mostly_wrong))
+    kept, _ = outcome(run_verify([record], VerifyConfig(), context(tmp_path, pool)))
+    info = kept["disputed"].annotations["verify"]
+    assert (info["disputed_tests"], info["bad_tests"], info["tests_after"]) == ([3], [], 4)
+    assert [s["code"] for s in kept["disputed"].reference_solutions] == [SUM_PY, wrong_on_zero]
+
+
+def test_rejection_reasons(tmp_path, pool):
+    records = [
+        stdio_record("all-fail", references=("print(0)\n", ("cpp", "int main() { return 1; }\n"))),
+        stdio_record("no-ref", references=()),
+        stdio_record("java-only", references=(("java", "class Main {}"),)),
+        stdio_record("few", tests=SUM_TESTS[:3] + [("1 1\n", "3\n"), ("2 2\n", "5\n")]),
+        stdio_record("ok", references=(SUM_PY,)),
+    ]
+    output = run_verify(records, VerifyConfig(min_tests=4), context(tmp_path, pool))
+    kept, rejected = outcome(output)
+    assert rejected == {"all-fail": "no_reference_passes", "no-ref": "no_reference_solution",
+                        "java-only": "no_reference_solution", "few": "too_few_tests_after_verify"}
+    assert list(kept) == ["ok"]
+    details = {r.id: r.detail for r in output.rejected}
+    assert "java" in details["java-only"] and "3 of 5 tests kept (2 bad, 0 disputed)" in details["few"]
+    assert output.report["bad_tests"] == 2
+
+
+def test_function_call_problem_runs_python_references_only(tmp_path, pool):
+    problem = Problem(id="fn-add", kind="function", fn_name="add", time_limit_s=2.0, memory_limit_mb=256,
+                      tests=[TestCase("1\n2", "3"), TestCase("[1]\n[2]", "[1, 2]"), TestCase("0\n0", "0"),
+                             TestCase("5\n6", "12")])  # the last one is wrong
+    record = ProblemRecord(problem=problem, source="humaneval",
+                           reference_solutions=[{"language": "python", "code": "def add(a, b):\n    return a + b\n"},
+                                                {"language": "cpp", "code": SUM_CPP}])
+    only_cpp = ProblemRecord(problem=Problem(id="fn-cpp", kind="function", fn_name="add", tests=problem.tests),
+                             source="humaneval", reference_solutions=[{"language": "cpp", "code": SUM_CPP}])
+    kept, rejected = outcome(run_verify([record, only_cpp], VerifyConfig(), context(tmp_path, pool)))
+    assert rejected == {"fn-cpp": "no_reference_solution"}
+    assert len(kept["fn-add"].problem.tests) == 3
+    assert kept["fn-add"].reference_solutions == [record.reference_solutions[0]]
+
+
+def test_cpp_only_reference_verifies(tmp_path, pool):
+    tests = list(SUM_TESTS) + [("1000000000000 1\n", "1000000000001\n")]
+    record = stdio_record("cpp-only", tests, references=(("c++17", SUM_CPP),))
+    kept, rejected = outcome(run_verify([record], VerifyConfig(), context(tmp_path, pool)))
+    assert rejected == {} and kept["cpp-only"].annotations["verify"]["tests_after"] == 6
+
+
+def test_weak_tests_caught_by_known_wrong_solution(tmp_path, pool):
+    max_tests = [("5 1\n", "5\n"), ("9 3\n", "9\n"), ("4 4\n", "4\n")]
+    reference = "print(max(map(int, input().split())))\n"
+    first_number = "print(input().split()[0])\n"  # wrong, yet right on every test above
+    min_number = "print(min(map(int, input().split())))\n"  # wrong, and the tests show it
+    weak = stdio_record("weak", max_tests, references=(reference,), incorrect=(first_number, min_number))
+    strong = stdio_record("strong", max_tests + [("2 8\n", "8\n")], references=(reference,),
+                          incorrect=(first_number, min_number))
+    output = run_verify([weak, strong], VerifyConfig(min_tests=3), context(tmp_path, pool))
+    kept, rejected = outcome(output)
+    assert rejected == {"weak": "weak_tests"}
+    assert "known-wrong solution 0" in output.rejected[0].detail
+    assert kept["strong"].annotations["verify"]["incorrect_caught"] == 2
+    lenient = run_verify([weak], VerifyConfig(min_tests=3, require_incorrect_fail=False),
+                         context(tmp_path / "lenient", pool))
+    assert [r.id for r in lenient.kept] == ["weak"]
+
+
+def test_resume_judges_only_unfinished_problems(tmp_path, pool):
+    first, second = stdio_record("first"), stdio_record("second", references=(SUM_PY, ("cpp", SUM_CPP)))
+    cfg = VerifyConfig()
+    pool.asked.clear()
+    # a run killed after "first": its result is in the checkpoint, "second" never finished
+    run_verify([first], cfg, context(tmp_path, pool))
+    assert pool.asked == [("first", "python")]
+    checkpoint = tmp_path / "verify" / "verify.checkpoint.jsonl"
+    assert [json.loads(line)["id"] for line in checkpoint.read_text().splitlines()] == ["first"]
+
+    pool.asked.clear()
+    resumed = run_verify([first, second], cfg, context(tmp_path, pool))
+    assert sorted(pool.asked) == [("second", "cpp"), ("second", "python")]
+    assert [r.id for r in resumed.kept] == ["first", "second"]
+    assert resumed.report["reused_from_checkpoint"] == 1
+
+    pool.asked.clear()
+    again = run_verify([first, second], cfg, context(tmp_path, pool))
+    assert pool.asked == []
+    assert [r.to_row() for r in again.kept] == [r.to_row() for r in resumed.kept]
+
+    # a problem whose tests changed is judged again, not taken from the checkpoint
+    changed = stdio_record("first", SUM_TESTS[:4])
+    pool.asked.clear()
+    run_verify([changed, second], cfg, context(tmp_path, pool))
+    assert pool.asked == [("first", "python")]
+
+
+def test_statistics_and_histogram_written(tmp_path, pool):
+    records = [stdio_record("s1", platform="atcoder", difficulty="easy"),
+               stdio_record("s2", references=("print(0)\n",), platform="codeforces", difficulty="1900")]
+    output = run_verify(records, VerifyConfig(), context(tmp_path, pool))
+    stats = json.loads((tmp_path / "verify" / "statistics.json").read_text())
+    assert stats["before"]["platform"] == {"atcoder": 1, "codeforces": 1}
+    assert stats["after"]["platform"] == {"atcoder": 1}
+    assert output.report["statistics"]["after"]["total"] == 1
+    assert (tmp_path / "verify" / "difficulty_histogram.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_duplicate_ids_are_named(tmp_path, pool):
+    with pytest.raises(ValueError, match="'twice' appears more than once"):
+        run_verify([stdio_record("twice"), stdio_record("twice")], VerifyConfig(), context(tmp_path, pool))
+
+
+@pytest.mark.parametrize("bad", [{"min_tests": 0}, {"passing_reference_fraction": 1.0},
+                                 {"time_limit_scale": 0}, {"languages": ["java"]}])
+def test_bad_config_names_the_key(bad):
+    with pytest.raises(ValueError, match=f"verify.{next(iter(bad))}"):
+        VerifyConfig(**bad)
