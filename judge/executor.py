@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from types import CodeType
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, Sequence
 
 from judge import sandbox
 from judge.sandbox import Limits, SeccompProgram
@@ -76,9 +76,17 @@ class Child:
     """A forked child that sets itself up (sandbox included) and waits for its input. Forking ahead lets
     the next test's child set itself up on another core while this test runs."""
 
-    def __init__(self, child_main: Callable[[int], NoReturn], workdir_root: str | None) -> None:
-        in_r, self.in_w = os.pipe()
-        self.out_r, out_w = os.pipe()
+    def __init__(self, child_main: Callable[[int], NoReturn], workdir_root: str | None,
+                 stdio: Sequence[int] | None = None) -> None:
+        if stdio is None:
+            in_r, self.in_w = os.pipe()
+            self.out_r, out_w = os.pipe()
+        else:
+            # An interactive test (judge/interactive.py): the child's stdin and stdout are the interactor's
+            # pipes, given as (stdin, stdout) and closed here after the fork. This side keeps an input that
+            # is already empty and an output already at its end, so start() and finish() run unchanged.
+            in_r, out_w = stdio
+            self.in_w, self.out_r = _ended_pipes()
         self.err_r, err_w = os.pipe()
         self.ctl_r, ctl_w = os.pipe()
         go_r, self.go_w = os.pipe()
@@ -153,6 +161,15 @@ def run_in_child(child_main: Callable[[int], NoReturn], stdin_data: bytes, wall_
     child = Child(child_main, workdir_root)
     child.start(stdin_data)
     return child.finish(wall_limit_s, output_limit)
+
+
+def _ended_pipes() -> tuple[int, int]:
+    """A write end nobody reads and a read end nobody writes: an empty input and an output at its end."""
+    unread_r, unread_w = os.pipe()
+    unwritten_r, unwritten_w = os.pipe()
+    os.close(unread_r)
+    os.close(unwritten_w)
+    return unread_w, unwritten_r
 
 
 def _prefill(in_w: int, data: bytes) -> bytes:

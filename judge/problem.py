@@ -5,6 +5,7 @@ JSON form:
    "fn_name": str | null, "time_limit_s": float, "memory_limit_mb": int,
    "cpp_std": null | "c++17" | "gnu++17" | "c++20" | "gnu++20",   # C++ submissions; null: the judge's default
    "checker": null | {"language": "python" | "cpp", "source": str, "convention": "kattis" | "testlib"},
+   "interactor": null | {"language": "python" | "cpp", "source": str, "convention": "kattis" | "testlib"},
    "comparison": {"abs_tol": float, "rel_tol": float, "case_insensitive": bool, "unordered": bool,
                   "accept_unwrapped_singleton": bool},   # every key optional
    "metadata": {...}}   # platform, difficulty, contest_date, starter_code, ... (free, never judged)
@@ -25,6 +26,7 @@ KINDS = ("stdio", "function")
 LANGUAGES = ("python", "cpp")
 CPP_STANDARDS = ("c++17", "gnu++17", "c++20", "gnu++20")  # each is the g++ -std= value it names
 CHECKER_CONVENTIONS = ("kattis", "testlib")
+INTERACTOR_CONVENTIONS = ("kattis", "testlib")
 DATASET_KEYS = ("source", "release_date", "platform", "difficulty", "statement", "starter_code",
                 "reference_solutions", "incorrect_solutions", "annotations")
 DEFAULT_TIME_LIMIT_S = 6.0
@@ -75,6 +77,20 @@ class Checker:
     convention: str = "kattis"
 
 
+@dataclass(frozen=True)
+class Interactor:
+    """The program a stdio submission talks to in an interactive problem (judge/interactive.py): its stdout
+    is the submission's stdin and the submission's stdout is its stdin. Two command-line conventions:
+      kattis   `interactor INPUT_FILE ANSWER_FILE FEEDBACK_DIR`, exit 42 accepted, 43 wrong answer;
+      testlib  `interactor INPUT_FILE OUTPUT_FILE [ANSWER_FILE]` (testlib.h's registerInteraction: OUTPUT_FILE is
+               where it may write for a checker, unused here), exit 0 accepted, 1/2/4/7/8 wrong answer.
+    Any other exit, a signal or a hang is the interactor's failure (SE)."""
+
+    language: str
+    source: str
+    convention: str = "kattis"
+
+
 @dataclass
 class Problem:
     id: str
@@ -84,6 +100,7 @@ class Problem:
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
     memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB
     checker: Checker | None = None
+    interactor: Interactor | None = None
     cpp_std: str | None = None
     comparison: Comparison = field(default_factory=Comparison)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +126,25 @@ class Problem:
                                f"got {self.checker.convention!r}")
         if self.cpp_std is not None:
             check_cpp_standard(self.cpp_std, f"{where}: cpp_std")
+        if self.interactor is not None:
+            self._check_interactor(where)
+
+    def _check_interactor(self, where: str) -> None:
+        interactor = self.interactor
+        if not isinstance(interactor, Interactor):
+            raise ProblemError(f"{where}: interactor must be an Interactor, got {type(interactor).__name__}")
+        if interactor.language not in LANGUAGES:
+            raise ProblemError(f"{where}: interactor language must be one of {LANGUAGES}, got {interactor.language!r}")
+        if not isinstance(interactor.source, str) or not interactor.source.strip():
+            raise ProblemError(f"{where}: interactor source must be a non-empty string")
+        if interactor.convention not in INTERACTOR_CONVENTIONS:
+            raise ProblemError(f"{where}: interactor convention must be one of {INTERACTOR_CONVENTIONS}, "
+                               f"got {interactor.convention!r}")
+        if self.kind != "stdio":
+            raise ProblemError(f"{where}: an interactive problem must be of kind 'stdio' (function-call problems "
+                               "cannot be interactive)")
+        if self.checker is not None:
+            raise ProblemError(f"{where}: an interactive problem's interactor gives the verdict; remove 'checker'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +166,7 @@ class Problem:
         try:
             tests = [_test_case(t, i) for i, t in enumerate(row["tests"])]
             checker = row.get("checker")
+            interactor = row.get("interactor")
             comparison = row.get("comparison") or {}
             return cls(
                 id=str(row["id"]),
@@ -139,6 +176,7 @@ class Problem:
                 time_limit_s=float(row.get("time_limit_s") or DEFAULT_TIME_LIMIT_S),
                 memory_limit_mb=int(row.get("memory_limit_mb") or DEFAULT_MEMORY_LIMIT_MB),
                 checker=Checker(**checker) if checker else None,
+                interactor=_interactor(interactor, row["id"]) if interactor else None,
                 cpp_std=row.get("cpp_std"),
                 comparison=Comparison(**comparison),
                 metadata={**(row.get("metadata") or {}), **{k: row[k] for k in DATASET_KEYS if k in row}},
@@ -147,6 +185,19 @@ class Problem:
             raise ProblemError(f"{prefix}{e}") from None
         except (TypeError, ValueError) as e:
             raise ProblemError(f"{prefix}problem {row.get('id')!r}: {e}") from None
+
+
+def _interactor(row: Any, problem_id: Any) -> Interactor:
+    where = f"problem {str(problem_id)!r}: interactor"
+    if not isinstance(row, dict):
+        raise ProblemError(f"{where} must be an object with language, source and convention, got {type(row).__name__}")
+    unknown = sorted(set(row) - set(Interactor.__dataclass_fields__))
+    if unknown:
+        raise ProblemError(f"{where}: unknown keys {unknown}; valid keys: language, source, convention")
+    missing = [key for key in ("language", "source") if key not in row]
+    if missing:
+        raise ProblemError(f"{where}: missing keys {missing}")
+    return Interactor(**row)
 
 
 def _test_case(t: Any, index: int) -> TestCase:

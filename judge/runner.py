@@ -2,7 +2,8 @@
 compare each output here in the judging process, stop at the first failure unless asked to run all.
 
 How an output is judged is chosen in one place (`_judge_output`): the problem's checker when it has one,
-else stdio token comparison or function-call value comparison (judge/compare.py).
+else stdio token comparison or function-call value comparison (judge/compare.py). An interactive problem's
+tests run with its interactor instead (`_run_test`, judge/interactive.py), whose verdict replaces the comparison.
 
 The C++ standard is chosen in one place too (`cpp_standard`): a language name that fixes one ("c++17")
 first, then the problem's cpp_std, then the pool's, then the compiler's default (judge/compile.py). The
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from judge import checker as checkers
+from judge import interactive
 from judge.compare import outputs_match, values_match
 from judge.compile import default_standard
 from judge.executor import Outcome
@@ -80,8 +82,7 @@ def judge_on(zygote: Zygote, problem: Problem, code: str, language: str, all_tes
     detail = ""  # stderr of the first failing test, for people reading results
     try:
         for index, test in enumerate(problem.tests):
-            outcome = zygote.run(test.input.encode(), limits.wall_limit_s, index + 1 < total)
-            verdict = verdict_of_run(outcome, limits.time_limit_s) or _judge_output(problem, test, outcome, limits)
+            verdict, outcome = _run_test(zygote, problem, test, limits, index + 1 < total)
             tests.append(TestResult(verdict, outcome.wall_s))
             if verdict is not Verdict.AC and not detail:
                 detail = outcome.stderr.decode("utf-8", errors="replace")[-_DETAIL_CHARS:]
@@ -91,6 +92,14 @@ def judge_on(zygote: Zygote, problem: Problem, code: str, language: str, all_tes
         zygote.unload()
     passed = sum(t.verdict is Verdict.AC for t in tests)
     return JudgeResult(overall(tests), passed, total, tests, time.monotonic() - start, detail)
+
+
+def _run_test(zygote: Zygote, problem: Problem, test: TestCase, limits: Limits,
+              more_tests_follow: bool) -> tuple[Verdict, Outcome]:
+    if problem.interactor is not None:  # the interactor's verdict replaces the comparison
+        return interactive.judge_test(zygote, problem.interactor, test, limits)
+    outcome = zygote.run(test.input.encode(), limits.wall_limit_s, more_tests_follow)
+    return verdict_of_run(outcome, limits.time_limit_s) or _judge_output(problem, test, outcome, limits), outcome
 
 
 def _judge_output(problem: Problem, test: TestCase, outcome: Outcome, limits: Limits) -> Verdict:

@@ -10,6 +10,10 @@ Protocol: frames of a 4-byte big-endian length and a pickle, both ways (the zygo
   ("load", language, kind, fn_name, code, limits) -> ("loaded", "ok" | "CE" | "SE", message)
   ("run", input_bytes, more_tests_follow)         -> ("ran", Outcome)
   ("unload",)                                     -> ("unloaded",)
+  ("run_interactive",)                            -> ("ran", Outcome)   (judge/interactive.py)
+An interactive test's two pipe ends (the child's stdin and stdout, connected to the interactor in the
+judging process) travel just before its message over a Unix socket pair made at start (fd passing); its
+child is forked on demand.
 The zygote keeps one child ahead: forked after a load is answered, and during each test that says more
 tests follow, so that the next child sets itself up (fork, limits, filter) while this test runs.
 """
@@ -21,6 +25,7 @@ import os
 import pickle
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -28,7 +33,7 @@ import sysconfig
 import tempfile
 import time
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import judge
 from judge import compile as cpp
@@ -58,13 +63,16 @@ class Zygote:
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, **_SINGLE_THREADED)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", f"from judge.zygote import serve; serve({flavor!r})"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
+        self._fd_socket, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with zygote_end:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", f"from judge.zygote import serve; serve({flavor!r}, {zygote_end.fileno()})"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+                pass_fds=(zygote_end.fileno(),),
+            )
         self._to = self._proc.stdin.fileno()
         self._from = self._proc.stdout.fileno()
         reply = self._receive(_START_TIMEOUT_S)
@@ -79,6 +87,18 @@ class Zygote:
 
     def run(self, stdin_data: bytes, wall_limit_s: float, more_tests_follow: bool = False):
         return self._call(("run", stdin_data, more_tests_follow), wall_limit_s + _REPLY_MARGIN_S)[1]
+
+    def run_interactive(self, stdin_fd: int, stdout_fd: int, wall_limit_s: float):
+        """Run one test whose child reads `stdin_fd` and writes `stdout_fd`; both are sent to the zygote and
+        closed here."""
+        try:
+            socket.send_fds(self._fd_socket, [b"F"], [stdin_fd, stdout_fd])
+        except OSError as e:
+            raise ZygoteError(f"zygote {self._proc.pid} is gone ({e})") from None
+        finally:
+            os.close(stdin_fd)
+            os.close(stdout_fd)
+        return self._call(("run_interactive",), wall_limit_s + _REPLY_MARGIN_S)[1]
 
     def unload(self) -> None:
         self._call(("unload",), _REPLY_MARGIN_S)
@@ -95,6 +115,7 @@ class Zygote:
             self._proc.kill()
             self._proc.wait()
         self._proc.stdout.close()
+        self._fd_socket.close()
 
     def _call(self, message: tuple, timeout: float):
         try:
@@ -178,9 +199,10 @@ class _Server:
     """The zygote's state: the loaded submission and the child kept ahead. Each handler returns its reply
     and, optionally, work to do once the reply is sent (forking the first child after a load)."""
 
-    def __init__(self, scratch_root: str, hidden: list[str]) -> None:
+    def __init__(self, scratch_root: str, hidden: list[str], fd_socket: socket.socket) -> None:
         self.scratch_root = scratch_root
         self.hidden = hidden
+        self.fd_socket = fd_socket
         self.python_filter = SeccompProgram()
         self.baseline_address_space = _address_space_in_use()
         self.program = None
@@ -220,6 +242,18 @@ class _Server:
         outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes)
         return ("ran", outcome), None
 
+    def run_interactive(self):
+        if self.program is None:
+            raise RuntimeError("run_interactive before a successful load")
+        _, fds, _, _ = socket.recv_fds(self.fd_socket, 1, 2)
+        if len(fds) != 2:
+            raise RuntimeError(f"run_interactive: expected the child's stdin and stdout, got {len(fds)} fds")
+        self._discard_spare()  # forked with its own pipes, which an interactive test does not use
+        child = self._fork_child(stdio=fds)
+        child.start(b"")
+        outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes)
+        return ("ran", outcome), None
+
     def unload(self):
         self._discard_spare()
         self.program = None
@@ -228,9 +262,9 @@ class _Server:
             self.submission_dir = None
         return ("unloaded",), None
 
-    def _fork_child(self) -> Child:
+    def _fork_child(self, stdio: Sequence[int] | None = None) -> Child:
         program, limits = self.program, self.limits
-        return Child(lambda zygote_pid: enter_sandbox(program, limits, zygote_pid), self.scratch_root)
+        return Child(lambda zygote_pid: enter_sandbox(program, limits, zygote_pid), self.scratch_root, stdio)
 
     def _fork_spare(self) -> None:
         self.spare = self._fork_child()
@@ -270,7 +304,7 @@ def _private_scratch() -> tuple[str, list[str]]:
     return root, hidden
 
 
-def serve(flavor: str) -> None:
+def serve(flavor: str, fd_socket: int) -> None:
     for name in FLAVORS[flavor]:
         importlib.import_module(name)
     requests, replies = os.dup(0), os.dup(1)
@@ -280,8 +314,9 @@ def serve(flavor: str) -> None:
     os.close(null)
     sandbox.become_subreaper()
     scratch_root, hidden = _private_scratch()
-    server = _Server(scratch_root, hidden)
-    handlers = {"load": server.load, "run": server.run, "unload": server.unload}
+    server = _Server(scratch_root, hidden, socket.socket(fileno=fd_socket))
+    handlers = {"load": server.load, "run": server.run, "unload": server.unload,
+                "run_interactive": server.run_interactive}
     gc.freeze()  # children then leave the zygote's objects alone: fewer copy-on-write page faults
     _write_frame(replies, ("ready", {"pid": os.getpid(), "hidden": hidden, "scratch": scratch_root}))
     try:
