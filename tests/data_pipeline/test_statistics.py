@@ -39,6 +39,8 @@ def test_difficulty_bucket_prefers_calibrated_then_predicted_then_score_then_lab
     assert [difficulty_bucket(r) for r in BEFORE] == ["easy", "medium", "hard", "medium", "hard", "unknown"]
     assert difficulty_bucket(record("r", difficulty="800")) == "easy"
     assert difficulty_bucket(record("r", predicted_pass_rate=0.2, weighted_score=1.0)) == "hard"
+    assert difficulty_bucket(record("r", predicted_pass_rate=0.7)) == "easy"  # selection's own threshold
+    assert difficulty_bucket(record("r", difficulty_bucket="hard", predicted_pass_rate=0.9)) == "hard"
 
 
 def test_breakdown_counts():

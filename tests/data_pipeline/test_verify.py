@@ -4,12 +4,19 @@ without asking the judge again."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from judge.pool import JudgePool
 from judge.problem import Problem, TestCase
+from megatron_mc.data.pipeline.jsonl import write_records
 from megatron_mc.data.pipeline.record import ProblemRecord
 from megatron_mc.data.pipeline.stage import Resources, StageContext
 from megatron_mc.data.pipeline.verify import Agreement, VerifyConfig, agreement, run_verify
@@ -191,6 +198,43 @@ def test_resume_judges_only_unfinished_problems(tmp_path, pool):
     pool.asked.clear()
     run_verify([changed, second], cfg, context(tmp_path, pool))
     assert pool.asked == [("first", "python")]
+
+
+KILLED_RUN = """
+import sys
+from megatron_mc.data.pipeline.jsonl import read_records
+from megatron_mc.data.pipeline.stage import StageContext
+from megatron_mc.data.pipeline.verify import VerifyConfig, run_verify
+run_verify(read_records(sys.argv[1]), VerifyConfig(), StageContext(sys.argv[2], workers=1, quiet=True))
+"""
+
+
+def test_run_killed_in_the_middle_resumes_without_rejudging(tmp_path, pool):
+    slow = "import time\ntime.sleep(0.8)\n" + SUM_PY  # 4 s over five tests: the kill lands in the middle
+    records = [stdio_record("fast"), stdio_record("slow", references=(slow,))]
+    write_records(tmp_path / "in.jsonl", records)
+    stage_dir = tmp_path / "verify"
+    checkpoint = stage_dir / "verify.checkpoint.jsonl"
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "in.jsonl"), str(stage_dir)],
+                           cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+    try:
+        deadline = time.monotonic() + 60
+        while not (checkpoint.exists() and b'"fast"' in checkpoint.read_bytes()):
+            assert run.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no checkpoint line for 'fast'"
+            time.sleep(0.05)
+        run.send_signal(signal.SIGKILL)
+    finally:
+        run.kill()
+        run.wait()
+    assert b'"slow"' not in checkpoint.read_bytes()
+
+    pool.asked.clear()
+    resumed = run_verify(records, VerifyConfig(), context(tmp_path, pool))
+    assert pool.asked == [("slow", "python")]
+    assert [r.id for r in resumed.kept] == ["fast", "slow"]
+    assert resumed.report["reused_from_checkpoint"] == 1
 
 
 def test_statistics_and_histogram_written(tmp_path, pool):

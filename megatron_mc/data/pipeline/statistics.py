@@ -3,7 +3,8 @@ written as statistics.json and statistics.md (a Markdown table per breakdown) be
 histogram (histogram.py).
 
 A problem's difficulty bucket comes from the first of these it has:
-  annotations["calibrated_pass_rate"] or ["predicted_pass_rate"]   easy > 2/3 >= medium > 1/3 >= hard
+  annotations["difficulty_bucket"]                                 the filter's selection put it there
+  annotations["calibrated_pass_rate"] or ["predicted_pass_rate"]   bucketed as selection does (select.SelectConfig)
   annotations["weighted_score"] (1-10)                             easy < 4 <= medium < 7 <= hard
   the source's own label or rating (difficulty.heuristic_predictor.source_level, 1-10), bucketed as a score
 and "unknown" when it has none of them.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from megatron_mc.data.pipeline.difficulty.heuristic_predictor import source_level
+from megatron_mc.data.pipeline.difficulty.select import SelectConfig
 from megatron_mc.data.pipeline.histogram import HistogramData, write_histogram
 from megatron_mc.data.pipeline.record import ProblemRecord
 from megatron_mc.run_state import write_atomic
@@ -27,6 +29,7 @@ PASS_RATE_KEYS = ("calibrated_pass_rate", "predicted_pass_rate")
 SCORE_KEY = "weighted_score"
 BUCKETS = ("easy", "medium", "hard", "unknown")
 BREAKDOWNS = ("source", "platform", "kind", "difficulty")
+_SELECTION = SelectConfig()  # its default pass-rate thresholds of easy and hard
 
 
 def annotation_number(record: ProblemRecord, key: str) -> float | None:
@@ -37,10 +40,12 @@ def annotation_number(record: ProblemRecord, key: str) -> float | None:
 
 
 def difficulty_bucket(record: ProblemRecord) -> str:
+    if record.annotations.get("difficulty_bucket") in BUCKETS:
+        return record.annotations["difficulty_bucket"]
     for key in PASS_RATE_KEYS:
         rate = annotation_number(record, key)
         if rate is not None:
-            return "easy" if rate > 2 / 3 else "medium" if rate > 1 / 3 else "hard"
+            return _SELECTION.bucket(rate)
     score = annotation_number(record, SCORE_KEY)
     if score is None:
         score = source_level(record)
