@@ -254,7 +254,8 @@ def test_duplicate_ids_are_named(tmp_path, pool):
 
 
 @pytest.mark.parametrize("bad", [{"min_tests": 0}, {"passing_reference_fraction": 1.0},
-                                 {"time_limit_scale": 0}, {"languages": ["java"]}])
+                                 {"time_limit_scale": 0}, {"languages": ["java"]},
+                                 {"languages": "python"}, {"languages": []}])
 def test_bad_config_names_the_key(bad):
     with pytest.raises(ValueError, match=f"verify.{next(iter(bad))}"):
         VerifyConfig(**bad)

@@ -59,8 +59,8 @@ class VerifyConfig:
                              f"got {self.passing_reference_fraction!r}")
         if not (self.time_limit_scale > 0):
             raise ValueError(f"verify.time_limit_scale must be > 0, got {self.time_limit_scale!r}")
-        unknown = [lang for lang in self.languages if lang not in RUNNABLE_LANGUAGES]
-        if unknown or not self.languages:
+        if isinstance(self.languages, str) or not self.languages or \
+                any(lang not in RUNNABLE_LANGUAGES for lang in self.languages):
             raise ValueError(f"verify.languages must be a non-empty list of {', '.join(RUNNABLE_LANGUAGES)}; "
                              f"got {self.languages!r}")
 
