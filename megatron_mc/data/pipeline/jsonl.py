@@ -1,0 +1,44 @@
+"""Reading and writing the pipeline's JSONL files: errors name the file and row; writes are atomic."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from judge.problem import ProblemError
+from megatron_mc.data.pipeline.record import ProblemRecord
+from megatron_mc.run_state import write_atomic
+
+
+def iter_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for each non-blank line; `where` is "file:line". A line that is not a JSON object
+    raises a ProblemError naming the file and row."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProblemError(f"{path}: no such JSONL file")
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ProblemError(f"{where} (row {line_no}): not valid JSON ({e})") from None
+            if not isinstance(row, dict):
+                raise ProblemError(f"{where} (row {line_no}): a row must be a JSON object, got {type(row).__name__}")
+            yield where, row
+
+
+def read_records(path: str | Path) -> list[ProblemRecord]:
+    return [ProblemRecord.from_row(row, where) for where, row in iter_rows(path)]
+
+
+def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """All rows at once, through a temporary file in the same folder: a crash leaves the old file whole."""
+    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def write_records(path: str | Path, records: Iterable[ProblemRecord]) -> None:
+    write_rows(path, (record.to_row() for record in records))
