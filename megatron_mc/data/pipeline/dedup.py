@@ -19,6 +19,11 @@ class DedupConfig:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.shingle_words < 1:
             raise ValueError(f"shingle_words must be >= 1, got {self.shingle_words}")
+        try:
+            MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        except ValueError as e:
+            raise ValueError(f"threshold {self.threshold} with num_perm {self.num_perm}: {e}; lower the threshold "
+                             "or raise num_perm") from None
 
 
 def words(text: str, signs: bool = True) -> list[str]:

@@ -16,7 +16,7 @@ _LATEX_SYMBOLS = {
 }
 _SYMBOL = re.compile("|".join(re.escape(k) + (r"(?![A-Za-z])" if k[-1].isalpha() else "")
                               for k in sorted(_LATEX_SYMBOLS, key=len, reverse=True)))
-_SECTION = re.compile(r"\\(?:sub)*section\*?\{([^{}]*)\}")
+_SECTION = re.compile(r"\\(?:(?:sub)*section\*?|problemname)\{([^{}]*)\}")
 _TEXT_COMMAND = re.compile(r"\\(?:texttt|textbf|textit|text|mathrm|mathit|mathbf|mathtt|emph|operatorname|"
                            r"underline|mbox|t|bf|it)\s*\{([^{}]*)\}")
 _SCRIPT = re.compile(r"([\^_])\{([^{}]*)\}")

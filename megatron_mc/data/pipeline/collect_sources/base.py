@@ -1,6 +1,7 @@
 """What every collect adapter returns, and the conversion of a judge-loaded Problem into a ProblemRecord."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -25,9 +26,9 @@ def record_from_loaded(problem: Problem, source: str, statement_key: str = "ques
     statement = meta.pop(statement_key, None) or ""
     title = meta.get("question_title")
     annotations = {}
-    tags = meta.pop("tags", None) or meta.pop("cf_tags", None)
+    tags = _tags(meta.pop("tags", None) or meta.pop("cf_tags", None))
     if tags:
-        annotations["tags"] = list(tags)
+        annotations["tags"] = tags
     rating = meta.pop("cf_rating", None)
     if rating:
         annotations["rating"] = rating
@@ -46,3 +47,13 @@ def record_from_loaded(problem: Problem, source: str, statement_key: str = "ques
     )
     record.problem.metadata.update({k: v for k, v in meta.items() if v is not None})
     return record
+
+
+def _tags(value) -> list[str]:
+    """Tags as a list; TACO stores them as the text of a Python list ("['Math']")."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            value = [value]
+    return [str(t) for t in value] if isinstance(value, (list, tuple)) else []

@@ -47,6 +47,9 @@ def gen_word(alphabet="abcdefghijklmnopqrstuvwxyz", lo=1, hi=20):
 
 
 def gen_brackets(rng):
+    if rng.random() < 0.3:   # as many ')' as '(' but out of order: what counting alone gets wrong
+        k = rng.randint(1, 5)
+        return ")" * k + "(" * k + "\n"
     if rng.random() < 0.5:
         s, depth = [], 0
         for _ in range(rng.randint(1, 10)):
