@@ -12,6 +12,7 @@ _EXPORTS = {
     "judge_submission_async": "judge.pool",
     "Checker": "judge.problem",
     "Comparison": "judge.problem",
+    "Interactor": "judge.problem",
     "Problem": "judge.problem",
     "ProblemError": "judge.problem",
     "TestCase": "judge.problem",

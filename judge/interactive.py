@@ -30,9 +30,10 @@ The verdict, following problemtools (judge/execute.py `_run_interactive` in Katt
   4. else the interactor's verdict: AC, WA, or SE for any other exit.
 One choice differs from problemtools: when the submission failed first, its failure stands even if the
 interactor then exits with a code that is not a verdict (it often crashes on the closed pipe), where
-problemtools reports a judge error. "First" is observed, not guessed from clocks: a watcher polls the
-interactor's exit and the hang-up of the submission's output pipe (which closes when the submission
-ends) and takes whichever the kernel reports first; both at once count as the submission first.
+problemtools reports a judge error. "First" is observed, not guessed from clocks: a side has ended when
+its output pipe hangs up (it exited or closed its stdout, which is how the other side learns of it; the
+interactor's exit counts too), and a watcher takes whichever the kernel reports first; both at once count
+as the submission first.
 """
 from __future__ import annotations
 
@@ -56,12 +57,14 @@ _EXIT_CODES = checkers.VERDICTS_BY_EXIT  # the same exit conventions as checkers
 
 
 class InteractionWatch:
-    """Watches, from its own thread, the interactor's exit and the moment the submission closes its output,
-    and ends the interactor (SE) if it outlives the deadline. Until the interactor ends it holds a read end of
-    both pipes: of the submission's output, to see it close; of the submission's input, so that what the
-    interactor still writes after the submission ended fills the pipe instead of failing with EPIPE (an
-    interactor crashing on that would turn the submission's own early exit into SE). Once the interactor
-    ends both are closed, so a submission writing to an interactor that has gone gets EPIPE."""
+    """Watches, from its own thread, which side stopped talking first and the interactor's exit, and ends the
+    interactor (SE) if it outlives the deadline. Until the interactor exits it holds a read end of both pipes
+    (never reading): of the submission's output and of its input, each reporting a hang-up once its writer
+    (the submission, the interactor) has closed it, which is how a side's end reaches the other. Holding the
+    submission's input also means that what the interactor still writes after the submission ended fills
+    the pipe instead of failing with EPIPE (an interactor crashing on that would turn the submission's own
+    early exit into SE). Once the interactor exits both are closed, so a submission writing to an
+    interactor that has gone gets EPIPE."""
 
     def __init__(self, interactor: subprocess.Popen, submission_output: int, submission_input: int,
                  deadline: float) -> None:
@@ -81,20 +84,25 @@ class InteractionWatch:
         pidfd = os.pidfd_open(self.interactor.pid)
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        poller.register(self._output, select.POLLHUP)  # reported once every write end is closed
-        submission_ended = exited = False
+        hang_ups = {self._output: "submission", self._input: "interactor"}
+        for fd in hang_ups:
+            poller.register(fd, select.POLLHUP)  # reported once every write end is closed; data stays unread
+        first = None
+        exited = False
         try:
             while not exited:
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 events = {fd for fd, _ in poller.poll(remaining * 1000)}
-                if self._output in events and not submission_ended:
-                    submission_ended = True
-                    poller.unregister(self._output)
-                if pidfd in events:
-                    exited = True
-                    self.interactor_first = not submission_ended
+                exited = pidfd in events
+                ended = {hang_ups[fd] for fd in events if fd in hang_ups} | ({"interactor"} if exited else set())
+                for fd in events & hang_ups.keys():
+                    poller.unregister(fd)
+                    del hang_ups[fd]
+                if first is None and ended:
+                    first = "submission" if "submission" in ended else "interactor"  # at once: the submission
+            self.interactor_first = first == "interactor"
         finally:
             for fd in (pidfd, self._output, self._input):
                 os.close(fd)

@@ -8,6 +8,11 @@
   output_validators/<name>/ (or output_validator/)       a custom checker: one .py or .cpp source; headers it
                       #includes from its own folder (validate.h) are inlined, so it compiles from one file
 
+Interactive problems (legacy `validation: custom interactive`, 2023 format `type: interactive` or a type
+list holding it) become problems with an `interactor`: the output validator, in the Kattis convention
+(judge/interactive.py). Their samples' .interaction files (logs for the statement) are not tests and are
+ignored; the .in/.ans pairs are the tests, as for any problem. Multi-pass problems are refused.
+
 The default validator compares tokens case-insensitively unless validator_flags says case_sensitive, and
 compares numbers with a tolerance only when a float_*tolerance flag gives one.
 
@@ -36,6 +41,7 @@ from judge.problem import (
     DEFAULT_TIME_LIMIT_S,
     Checker,
     Comparison,
+    Interactor,
     Problem,
     ProblemError,
     TestCase,
@@ -164,10 +170,22 @@ def _inline_local_headers(source: str, folder: Path, seen: set[str]) -> str:
     return _LOCAL_INCLUDE.sub(replace, source)
 
 
-def _checker(folder: Path) -> Checker:
+def _problem_types(config: dict[str, Any], path: Path) -> list[str]:
+    """The 2023 format's `type`: one name, names separated by spaces, or a list of names."""
+    value = config.get("type") or []
+    names = value.split() if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ProblemError(f"{path}: type must be a string or a list of strings, got {value!r}")
+    return names
+
+
+def _checker(folder: Path, validation: str) -> Checker:
     roots = [folder / "output_validators", folder / "output_validator"]
     root = next((r for r in roots if r.is_dir()), None)
     if root is None:
+        if validation == "interactive":
+            raise ProblemError(f"{folder}: problem.yaml says the problem is interactive but there is no "
+                               "output_validators/ (or output_validator/) holding its interactor")
         raise ProblemError(f"{folder}: problem.yaml asks for custom validation but there is no output_validators/")
     if any(p.is_file() and p.suffix in CHECKER_LANGUAGES for p in root.iterdir()):
         program = root  # a single-file validator, or the 2023 layout: its sources lie directly in the folder
@@ -205,9 +223,12 @@ def load_package(folder: str | Path) -> Problem:
     config = _config(folder)
     yaml_path = folder / "problem.yaml"
     validation = str(config.get("validation") or "default")
-    if "interactive" in validation.split():
-        raise ProblemError(f"{yaml_path}: interactive problems ({validation!r}) are not supported by the judge")
+    types = _problem_types(config, yaml_path)
+    if "multi-pass" in types:
+        raise ProblemError(f"{yaml_path}: multi-pass problems (type {config['type']!r}) are not supported by the judge")
+    interactive = "interactive" in validation.split() or "interactive" in types
     custom = "custom" in validation.split() or (folder / "output_validator").is_dir()
+    validator = _checker(folder, "interactive" if interactive else "custom") if custom or interactive else None
     samples = _tests(folder / "data" / "sample")
     tests = samples + _tests(folder / "data" / "secret")
     name = config.get("name")
@@ -219,7 +240,8 @@ def load_package(folder: str | Path) -> Problem:
         tests=tests,
         time_limit_s=time_limit_s,
         memory_limit_mb=int(memory_mb) if memory_mb else DEFAULT_MEMORY_LIMIT_MB,
-        checker=_checker(folder) if custom else None,
+        checker=None if interactive else validator,
+        interactor=Interactor(validator.language, validator.source, "kattis") if interactive else None,
         comparison=_comparison(str(config.get("validator_flags") or ""), yaml_path),
         metadata={
             "platform": "kattis",

@@ -109,7 +109,7 @@ def test_a_folder_without_data_is_not_a_package(tmp_path):
         ("name: t\n", {"sample/1.in": "1\n"}, "1.in: no answer file 1.ans"),
         ("name: t\n", {"sample/readme.txt": "no tests\n"}, "has no tests"),
         ("validation: custom\n", None, "asks for custom validation but there is no output_validators/"),
-        ("validation: custom interactive\n", None, "interactive problems"),
+        ("validation: custom interactive\n", None, "is interactive but there is no output_validators/"),
         ("limits: {memory: -5}\n", None, "limits.memory must be a positive number"),
         ("name: [unclosed\n", None, "not valid YAML"),
         ("validator_flags: float_tolerance\n", None, "float_tolerance needs a number"),
