@@ -42,14 +42,14 @@ def test_judge_loader_reads_our_rows(tmp_path):
 def test_malformed_row_names_file_and_row(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps(_record().to_row()) + "\n\n{not json\n")
-    with pytest.raises(ProblemError, match=rf"{path}:3 \(row 3\): not valid JSON"):
+    with pytest.raises(ProblemError, match=rf"{path}, row 3: not valid JSON"):
         read_records(path)
     path.write_text(json.dumps(_record().to_row()) + "\n" + json.dumps({**_record().to_row(), "tests": []}) + "\n")
-    with pytest.raises(ProblemError, match=rf"{path}:2: .*no tests"):
+    with pytest.raises(ProblemError, match=rf"{path}, row 2: .*no tests"):
         read_records(path)
     bad_solutions = {**_record().to_row(), "reference_solutions": [{"language": "python"}]}
     path.write_text(json.dumps(bad_solutions) + "\n")
-    with pytest.raises(ProblemError, match=rf"{path}:1: reference_solutions\[0\]"):
+    with pytest.raises(ProblemError, match=rf"{path}, row 1: reference_solutions\[0\]"):
         read_records(path)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import yaml
 
-from megatron_mc.config import parse_override
 from megatron_mc.data.pipeline.collect import CollectConfig
 from megatron_mc.data.pipeline.filter import FilterConfig
 from megatron_mc.data.pipeline.process import ProcessConfig
@@ -59,6 +58,8 @@ def config_from_dict(data: dict[str, Any] | None, overrides: list[str] | tuple[s
                      where: str = "") -> PipelineConfig:
     data = copy.deepcopy(data or {})
     try:
+        if overrides:
+            from megatron_mc.config import parse_override  # the run config's --set syntax (imports torch)
         for item in overrides:
             path, value = parse_override(item)
             set_by_path(data, path, value, valid=PipelineConfig)

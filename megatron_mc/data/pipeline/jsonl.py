@@ -12,8 +12,8 @@ from megatron_mc.run_state import write_atomic
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, row) for each non-blank line; `where` is "file:line". A line that is not a JSON object
-    raises a ProblemError naming the file and row."""
+    """(where, row) for each non-blank line; `where` is "FILE, row N" (N: the line number). A line that is
+    not a JSON object raises a ProblemError naming the file and row."""
     path = Path(path)
     if not path.is_file():
         raise ProblemError(f"{path}: no such JSONL file")
@@ -21,13 +21,13 @@ def iter_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            where = f"{path}:{line_no}"
+            where = f"{path}, row {line_no}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ProblemError(f"{where} (row {line_no}): not valid JSON ({e})") from None
+                raise ProblemError(f"{where}: not valid JSON ({e})") from None
             if not isinstance(row, dict):
-                raise ProblemError(f"{where} (row {line_no}): a row must be a JSON object, got {type(row).__name__}")
+                raise ProblemError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
             yield where, row
 
 

@@ -1,7 +1,8 @@
 """manifest.json: per stage, counts in and out, every rejection with its reason, the config hash and time.
 
-A stage's entry is written when it starts ("running", with the hashes its checkpoints belong to) and when
-it finishes ("done", with the hash of its output); the runner skips a done stage whose hashes still match.
+A stage's entry gets "running" (the hashes its checkpoints belong to) when it starts, beside what its last
+finished run recorded, and is replaced by the new figures ("status": "done", the hash of its output) when it
+finishes; the runner skips a done stage whose hashes still match. A run that fails thus loses nothing.
 """
 from __future__ import annotations
 
@@ -53,15 +54,18 @@ class Manifest:
         self.save()
 
     def start_stage(self, name: str, config_hash: str, input_hash: str | None) -> None:
-        self.data["stages"][name] = {"status": "running", "config_hash": config_hash, "input_hash": input_hash}
+        entry = self.data["stages"].setdefault(name, {})
+        entry["running"] = {"config_hash": config_hash, "input_hash": input_hash}
         self.save()
 
     def finish_stage(self, name: str, *, count_in: int, count_out: int, rejected: list[Rejection],
                      seconds: float, output_hash: str | None, report: dict[str, Any],
                      resumed: dict[str, int]) -> None:
-        entry = self.data["stages"][name]
-        entry.update({
+        running = self.data["stages"][name]["running"]
+        self.data["stages"][name] = {
             "status": "done",
+            "config_hash": running["config_hash"],
+            "input_hash": running["input_hash"],
             "in": count_in,
             "out": count_out,
             "rejected": len(rejected),
@@ -71,7 +75,7 @@ class Manifest:
             "output_hash": output_hash,
             "resumed_from_checkpoints": resumed,
             "report": report,
-        })
+        }
         self.save()
 
     def save(self) -> None:

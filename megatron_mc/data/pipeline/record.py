@@ -42,7 +42,7 @@ class ProblemRecord:
 
     @classmethod
     def from_row(cls, row: dict[str, Any], where: str) -> ProblemRecord:
-        """A record from a JSONL row; every error is a ProblemError naming `where` (file:line)."""
+        """A record from a JSONL row; every error is a ProblemError naming `where` ("FILE, row N")."""
         if not isinstance(row, dict):
             raise ProblemError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
         problem = Problem.from_dict(row, where=where)

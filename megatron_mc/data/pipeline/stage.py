@@ -5,11 +5,11 @@ Layout of a run folder:  OUT/manifest.json, OUT/<stage>/kept.jsonl, OUT/<stage>/
 OUT/<stage>/<name>.checkpoint.jsonl (per-problem work of an unfinished stage).
 A stage is skipped when the manifest says it is done with the same config hash and input hash and its
 kept.jsonl still has the hash recorded then. A stage that was started with the same hashes but not finished
-keeps its checkpoints (the stage's own code skips what they hold); otherwise its folder is cleared first.
+keeps its checkpoints (the stage's own code skips what they hold); checkpoints of other hashes are removed.
+The last finished run's outputs stay until the new run replaces them (atomically), so a failure loses nothing.
 """
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -110,14 +110,16 @@ def run_stage(name: str, run: StageFunction, *, run_dir: Path, manifest: Manifes
     stage_dir = Path(run_dir) / name
     kept_path = stage_dir / KEPT_NAME
     entry = manifest.stage(name)
-    same_inputs = entry.get("config_hash") == config_hash and entry.get("input_hash") == input_hash
-    if same_inputs and entry.get("status") == "done" and file_hash(kept_path) == entry.get("output_hash"):
+    hashes = {"config_hash": config_hash, "input_hash": input_hash}
+    if entry.get("status") == "done" and all(entry.get(k) == v for k, v in hashes.items()) \
+            and file_hash(kept_path) == entry.get("output_hash"):
         if not quiet:
             print(f"mc-data: {name}: done before with the same config and input; skipped", file=sys.stderr)
         return read_records(kept_path)
-    if not same_inputs and stage_dir.exists():
-        shutil.rmtree(stage_dir)  # checkpoints of another config or input would be wrong here
-    resumed = entry.get("status") == "running" and same_inputs
+    resumed = entry.get("running") == hashes
+    if not resumed:
+        for stale in stage_dir.glob("*.checkpoint.jsonl"):  # another config's or input's work would be wrong here
+            stale.unlink()
     manifest.start_stage(name, config_hash, input_hash)
     ctx = StageContext(stage_dir, workers=workers, quiet=quiet, resources=resources)
     ctx.log(f"{name}: {'resuming' if resumed else 'starting'}")
