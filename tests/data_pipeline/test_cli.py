@@ -111,7 +111,7 @@ def test_bad_config_keys_are_named(tmp_path):
     failed = mc_data("run", "--config", str(tmp_path / "missing.yaml"), cwd=tmp_path)
     assert "missing.yaml: no such config file" in failed.stderr
     failed = mc_data("verify", "--out", str(tmp_path / "empty"), cwd=tmp_path)
-    assert failed.returncode == 2 and "nothing to read" in failed.stderr
+    assert failed.returncode == 2 and "no input for stage 'verify'" in failed.stderr
 
 
 def test_run_resumes_a_stage_killed_in_the_middle(tmp_path):
@@ -162,3 +162,13 @@ def test_run_with_no_arguments_runs_the_embedded_default(tmp_path):
     train = load_problems(out / "train.jsonl")
     assert len(train) == data["train_problems"] > 0
     assert (out / "verify" / "statistics.json").is_file()
+
+
+def test_example_configs_load_and_default_yaml_is_the_embedded_default():
+    from megatron_mc.data.pipeline.config import load_config
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "data"
+    assert load_config(examples / "default.yaml") == load_config(None)
+    user = load_config(examples / "user_files.yaml")
+    assert [s.kind for s in user.collect.sources][:2] == ["livecodebench", "taco"]
+    assert user.process.decontaminate.eval_sets[0].format == "livecodebench"

@@ -139,10 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         out_dir = Path(args.out or cfg.out_dir).expanduser()
-        if args.command != "run" and args.input is None and args.command != "collect" and args.config is None \
-                and not (out_dir / STAGES[STAGES.index(args.command) - 1] / KEPT_NAME).is_file():
-            raise ProblemError(f"mc-data {args.command}: nothing to read; give --input FILE or run the stages "
-                               f"before it into {out_dir}")
         stages = list(STAGES) if args.command == "run" else [args.command]
         records = Pipeline(cfg, out_dir, quiet=args.quiet).run(stages, Path(args.input) if args.input else None)
     except (ConfigError, ProblemError, FileNotFoundError) as e:
