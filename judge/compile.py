@@ -14,7 +14,6 @@ import functools
 import os
 import resource
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import NoReturn
@@ -42,6 +41,8 @@ class CompileResult:
 def default_standard() -> str:
     """The newest of DEFAULT_STANDARDS that the installed g++ accepts (asked once per process); when it is
     not the first, the reason goes to stderr, since C++20 solutions will then fail to compile."""
+    import subprocess  # here, not at the top: the zygote imports this module and must not import threading
+
     compiler = shutil.which("g++")
     if compiler is None:
         return DEFAULT_STANDARDS[0]  # compiling reports the missing compiler as a judge failure (SE)

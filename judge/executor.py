@@ -28,7 +28,6 @@ import select
 import shutil
 import signal
 import sys
-import threading
 import time
 import traceback
 import types
@@ -504,7 +503,8 @@ def _interpreter_exit(namespace: dict, preset_names: int) -> None:
     globals and collect the garbage, so that a buffered writer nobody flushed flushes as it is freed.
     Nothing failing there changes the exit status; the wall clock and the CPU limit still run (a thread
     that runs on is TLE)."""
-    if threading._shutdown_locks or threading._threading_atexits:  # else there is nothing to wait for
+    threading = sys.modules.get("threading")  # the zygote never imports it: only a submission that did
+    if threading is not None and (threading._shutdown_locks or threading._threading_atexits):
         _safe(threading._shutdown)
     _safe(atexit._run_exitfuncs)
     _flush_stdio()

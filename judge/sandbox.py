@@ -16,17 +16,15 @@ own pid is patched into the copy, because "signals to other processes" needs it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import math
 import os
 import resource
 import signal
 import struct
-import tempfile
+import sys
+import traceback
 from dataclasses import dataclass
-
-import pyseccomp
 
 NOBODY = 65534
 # Stands for the child's pid in the compiled filter; patched per child. Odd enough never to be a real
@@ -49,7 +47,9 @@ _DENIED = (
 # Signals may only go to the child itself (threads included: Python's raise_signal uses tgkill).
 _SIGNAL_CALLS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+# The C library through the interpreter's own symbols: ctypes.util.find_library would import subprocess,
+# and with it threading, into the zygote (see judge/zygote.py).
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.unshare.argtypes = [ctypes.c_int]
@@ -119,60 +119,146 @@ class _SockFprog(ctypes.Structure):
 class SeccompProgram:
     """A compiled BPF filter with the child's pid left open. `exec_path` is a buffer whose address is the
     only pointer execve accepts as its path: the parent's exec of the compiled binary passes; a later
-    execve from the binary would need that exact address holding a path, and exec replaces the memory."""
+    execve from the binary would need that exact address holding a path, and exec replaces the memory.
+
+    Built from a template compiled once per process (filter_templates), with the exec address written in;
+    a child only writes its pid into its copy and makes two prctl calls."""
 
     def __init__(self, exec_path: ctypes.Array | None = None) -> None:
         self.exec_path = exec_path
-        self._template, self._pid_offsets = _compile_filter(
-            ctypes.addressof(exec_path) if exec_path is not None else None
-        )
+        template = filter_templates()["native" if exec_path is not None else "python"]
+        self._program = bytearray(template.program)
+        self._pid_offsets = template.pid_offsets
+        if exec_path is not None:
+            _patch(self._program, template.exec_offsets, ctypes.addressof(exec_path))
+        instructions = (ctypes.c_ubyte * len(self._program)).from_buffer(self._program)
+        self._fprog = _SockFprog(len(self._program) // 8, ctypes.addressof(instructions))
+        self._instructions = instructions  # keeps the buffer the fprog points at alive
 
     def load(self) -> None:
         """Install in the calling process (a child, after fork). Irreversible."""
-        program = bytearray(self._template)
+        pid = os.getpid()
         for offset in self._pid_offsets:
-            struct.pack_into("=I", program, offset, os.getpid())
-        instructions = (ctypes.c_ubyte * len(program)).from_buffer(program)
-        fprog = _SockFprog(len(program) // 8, ctypes.addressof(instructions))
+            struct.pack_into("=I", self._program, offset, pid)
         if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-        if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+        if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(self._fprog), 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
 
 
-def _compile_filter(exec_address: int | None) -> tuple[bytes, list[int]]:
+@dataclass(frozen=True)
+class FilterTemplate:
+    program: bytes
+    pid_offsets: tuple[int, ...]  # where the child writes its pid (32-bit words)
+    exec_offsets: tuple[tuple[int, int], ...]  # (high word, low word) offsets of the exec address; native only
+
+
+_templates: dict[str, FilterTemplate] = {}
+
+
+def filter_templates() -> dict[str, FilterTemplate]:
+    """The Python and the native filter, compiled on first use. The zygote asks before it hides host
+    files. libseccomp's Python binding imports ctypes.util, and with it subprocess and threading, which
+    must stay out of the zygote (threading's at-fork hook would run in every test child): the filters are
+    compiled in a short-lived child and come back through a pipe."""
+    if not _templates:
+        python, native, check, check_address = _in_child(lambda: _compile_templates())
+        templates = {"python": _template(python, ()), "native": _template(native, _EXEC_PLACEHOLDER)}
+        # The address is written into the native template's comparison words: prove on a real-looking
+        # address that this gives exactly what libseccomp compiles for it.
+        patched = bytearray(native)
+        _patch(patched, templates["native"].exec_offsets, check_address)
+        if bytes(patched) != check:
+            raise RuntimeError("sandbox: libseccomp's execve check has a layout the judge cannot patch")
+        _templates.update(templates)
+    return _templates
+
+
+_EXEC_PLACEHOLDER = 0x5B7D1C93_6B2D4F81
+_CHECK_ADDRESS = 0x7F3A_1C2B3D4E
+
+
+def _compile_templates() -> tuple[bytes, bytes, bytes, int]:
+    return (_build_filter(None), _build_filter(_EXEC_PLACEHOLDER), _build_filter(_CHECK_ADDRESS), _CHECK_ADDRESS)
+
+
+def _template(program: bytes, exec_placeholder: int | tuple) -> FilterTemplate:
+    words = [struct.unpack_from("=I", program, i + 4)[0] for i in range(0, len(program), 8)]
+    pid_offsets = tuple(8 * i + 4 for i, k in enumerate(words) if k == _PID_PLACEHOLDER)
+    if not pid_offsets:
+        raise RuntimeError("sandbox: compiled seccomp filter lost its pid checks; cannot patch the pid")
+    exec_offsets: tuple = ()
+    if exec_placeholder:
+        high = [8 * i + 4 for i, k in enumerate(words) if k == exec_placeholder >> 32]
+        low = [8 * i + 4 for i, k in enumerate(words) if k == exec_placeholder & 0xFFFFFFFF]
+        if len(high) != len(low) or not high:
+            raise RuntimeError("sandbox: compiled seccomp filter lost its execve check")
+        exec_offsets = tuple(zip(high, low))
+    return FilterTemplate(program, pid_offsets, exec_offsets)
+
+
+def _patch(program: bytearray, exec_offsets, address: int) -> None:
+    for high, low in exec_offsets:
+        struct.pack_into("=I", program, high, address >> 32)
+        struct.pack_into("=I", program, low, address & 0xFFFFFFFF)
+
+
+def _in_child(work):
+    """`work()`'s result (picklable), computed in a forked child that exits afterwards."""
+    import pickle
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as out:
+                pickle.dump(work(), out)
+            status = 0
+        except BaseException:  # noqa: BLE001 - reported on stderr; the parent raises
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        raise RuntimeError(f"sandbox: compiling the seccomp filters failed (exit status {status}; see stderr)")
+    return pickle.loads(data)
+
+
+def _build_filter(exec_address: int | None) -> bytes:
+    import tempfile
+
+    import pyseccomp
+
+    def add(action: int, name: str, *args) -> None:
+        try:
+            f.add_rule(action, name, *args)
+        except (OSError, ValueError, RuntimeError):
+            # A syscall this architecture does not have (fork/vfork on aarch64): nothing to deny.
+            pass
+
     deny = pyseccomp.ERRNO(errno.EPERM)
     f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
     for name in _DENIED:
-        _add(f, deny, name)
-    _add(f, pyseccomp.ERRNO(errno.ENOSYS), "clone3")  # makes glibc fall back to clone, checked below
-    _add(f, deny, "prctl", pyseccomp.Arg(0, pyseccomp.EQ, _PR_SET_PDEATHSIG))  # keep die_with_parent
-    _add(f, deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, _CLONE_THREAD, 0))
+        add(deny, name)
+    add(pyseccomp.ERRNO(errno.ENOSYS), "clone3")  # makes glibc fall back to clone, checked below
+    add(deny, "prctl", pyseccomp.Arg(0, pyseccomp.EQ, _PR_SET_PDEATHSIG))  # keep die_with_parent
+    add(deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, _CLONE_THREAD, 0))
     for name in _SIGNAL_CALLS:
-        _add(f, deny, name, pyseccomp.Arg(0, pyseccomp.NE, _PID_PLACEHOLDER))
+        add(deny, name, pyseccomp.Arg(0, pyseccomp.NE, _PID_PLACEHOLDER))
     if exec_address is None:
-        _add(f, deny, "execve")
+        add(deny, "execve")
     else:
-        _add(f, deny, "execve", pyseccomp.Arg(0, pyseccomp.NE, exec_address))
+        add(deny, "execve", pyseccomp.Arg(0, pyseccomp.NE, exec_address))
     with tempfile.TemporaryFile() as out:
         f.export_bpf(out)
         out.seek(0)
-        program = out.read()
-    offsets = [
-        i + 4 for i in range(0, len(program), 8)
-        if struct.unpack_from("=I", program, i + 4)[0] == _PID_PLACEHOLDER
-    ]
-    if not offsets:
-        raise RuntimeError("sandbox: compiled seccomp filter lost its pid checks; cannot patch the pid")
-    return program, offsets
-
-
-def _add(f: pyseccomp.SyscallFilter, action: int, name: str, *args: pyseccomp.Arg) -> None:
-    try:
-        f.add_rule(action, name, *args)
-    except (OSError, ValueError, RuntimeError):
-        # A syscall this architecture does not have (fork/vfork on aarch64): nothing to deny.
-        pass
+        return out.read()
 
 
 def become_subreaper() -> None:
