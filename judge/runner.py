@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from dataclasses import dataclass
 
 from judge import checker as checkers
@@ -116,14 +117,20 @@ def _judge_output(problem: Problem, test: TestCase, outcome: Outcome, limits: Li
 
 def _function_verdict(problem: Problem, test: TestCase, outcome: Outcome) -> Verdict:
     try:
-        expected = json.loads(test.output)
+        expected = json.loads(test.output, parse_int=_json_int)
     except json.JSONDecodeError:
         return Verdict.SE  # the problem's expected output is not JSON: a data error, not the submission's
     try:
-        actual = json.loads(outcome.payload)
+        actual = json.loads(outcome.payload, parse_int=_json_int)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return Verdict.WA  # no result (unserializable, or never returned)
     return Verdict.AC if values_match(expected, actual, problem.comparison) else Verdict.WA
+
+
+def _json_int(text: str) -> int:
+    # CPython refuses int() of more than 4300 digits (sys.get_int_max_str_digits); through Decimal, an exact
+    # conversion, answers such as a factorial stay numbers, as the children write them (judge/zygote.py).
+    return int(text) if len(text) <= 4000 else int(Decimal(text))
 
 
 def system_error(problem: Problem, error: Exception, wall_s: float) -> JudgeResult:

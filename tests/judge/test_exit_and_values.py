@@ -3,6 +3,8 @@
   writers flushed (whatever wrote to them), within the time limit;
 - its function returns values that are not plain JSON (numpy, Decimal, Fraction, sets, tuples), which the
   child turns into plain values, while objects that fake equality stay wrong answers."""
+from decimal import Decimal
+
 import pytest
 
 from judge.compare import values_match
@@ -200,6 +202,26 @@ def test_numpy_results_equal_to_the_expected_plain_values_are_accepted(judge_poo
 def test_wrong_numpy_results_and_fake_equality_stay_wrong(judge_pool, code):
     result = judge_pool.judge(function_problem("f", [("4", "8")]), code)
     assert result.verdict is Verdict.WA, result.to_dict()
+
+
+# CPython refuses int <-> str conversions past 4300 digits by default; a correct huge answer must not be lost.
+HUGE = str(Decimal(7 ** 12000))  # its 10142 digits (str() of the int itself would refuse)
+
+
+@pytest.mark.parametrize("expression, expected, verdict", [
+    ("7 ** (3000 * x)", str(HUGE), Verdict.AC),
+    ("7 ** (3000 * x) + 1", str(HUGE), Verdict.WA),
+    ("[7 ** (3000 * x), x]", f"[{HUGE}, 4]", Verdict.AC),
+])
+def test_function_results_past_4300_digits_are_numbers_like_any_other(judge_pool, expression, expected, verdict):
+    result = judge_pool.judge(function_problem("f", [("4", expected)]), _returns(expression))
+    assert result.verdict is verdict, result.to_dict()
+
+
+def test_a_program_printing_a_number_past_4300_digits_is_judged_on_it(judge_pool):
+    problem = stdio_problem([("12000\n", f"{HUGE}\n")])
+    assert judge_pool.judge(problem, "print(7 ** int(input()))\n").verdict is Verdict.AC
+    assert judge_pool.judge(problem, "print(7 ** int(input()) - 1)\n").verdict is Verdict.WA
 
 
 EXACT = "from decimal import Decimal\nfrom fractions import Fraction"
