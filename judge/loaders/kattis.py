@@ -179,11 +179,11 @@ def _problem_types(config: dict[str, Any], path: Path) -> list[str]:
     return names
 
 
-def _checker(folder: Path, validation: str) -> Checker:
+def _checker(folder: Path, interactive: bool) -> Checker:
     roots = [folder / "output_validators", folder / "output_validator"]
     root = next((r for r in roots if r.is_dir()), None)
     if root is None:
-        if validation == "interactive":
+        if interactive:
             raise ProblemError(f"{folder}: problem.yaml says the problem is interactive but there is no "
                                "output_validators/ (or output_validator/) holding its interactor")
         raise ProblemError(f"{folder}: problem.yaml asks for custom validation but there is no output_validators/")
@@ -228,7 +228,7 @@ def load_package(folder: str | Path) -> Problem:
         raise ProblemError(f"{yaml_path}: multi-pass problems (type {config['type']!r}) are not supported by the judge")
     interactive = "interactive" in validation.split() or "interactive" in types
     custom = "custom" in validation.split() or (folder / "output_validator").is_dir()
-    validator = _checker(folder, "interactive" if interactive else "custom") if custom or interactive else None
+    validator = _checker(folder, interactive) if custom or interactive else None
     samples = _tests(folder / "data" / "sample")
     tests = samples + _tests(folder / "data" / "secret")
     name = config.get("name")

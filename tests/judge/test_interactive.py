@@ -10,9 +10,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from judge import checker as checkers
+from judge.audit import audit
 from judge.executor import Outcome
 from judge.interactive import interactive_verdict
 from judge.loaders import load_problems
@@ -192,8 +194,9 @@ def test_an_interactor_that_hangs_is_se_and_is_ended(judge_pool):
     start = time.monotonic()
     assert judge_pool.judge(problem, GOOD_PY).verdict is Verdict.SE
     assert time.monotonic() - start < 2.0 + 1.0 + 2.0
-    leftover = subprocess.run(["pgrep", "-f", "time.sleep\\(600\\)"], capture_output=True, text=True).stdout
-    assert not leftover.strip(), f"the hanging interactor was left running: {leftover}"
+    script = checkers._command_for(problem.interactor)[-1]  # the prepared interactor, cached by its source
+    left = [p.pid for p in psutil.process_iter(["cmdline"]) if script in (p.info["cmdline"] or [])]
+    assert left == [], "the hanging interactor was left running"
 
 
 @needs_gpp
@@ -290,6 +293,21 @@ def test_kattis_multi_pass_and_interactive_without_validator_are_refused(tmp_pat
     shutil.rmtree(package / "output_validators")
     with pytest.raises(ProblemError, match=f"{package}: problem.yaml says the problem is interactive"):
         load_problems(package)
+
+
+def test_mc_judge_audit_of_an_interactive_package(judge_pool, tmp_path):
+    package = write_kattis_package(tmp_path / "archive" / "guess",
+                                   "validation: custom interactive\nlimits: {time_limit: 1}\n", "output_validators")
+    for label, name, code in [("accepted", "binary.py", GOOD_PY), ("accepted", "binary.cpp", GOOD_CPP),
+                              ("wrong_answer", "one.py", WRONG_GUESS), ("wrong_answer", "linear.py", LINEAR),
+                              ("run_time_error", "crash.py", CRASHES_EARLY)]:
+        if name.endswith(".cpp") and shutil.which("g++") is None:
+            continue
+        (package / "submissions" / label).mkdir(parents=True, exist_ok=True)
+        (package / "submissions" / label / name).write_text(code)
+    report = audit(tmp_path / "archive", judge_pool)
+    assert report.errors == [] and report.disagreements == [], report.to_dict()
+    assert report.agreement == 1.0 and report.judged >= 4
 
 
 # ---- entry points: the pool API is used above; mc-judge run, batch and serve here ----------------------
