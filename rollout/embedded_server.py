@@ -8,7 +8,8 @@ text), sampling_params, return_logprob, rid (single or batched lists) and answer
 "meta_info": {"id", "finish_reason", "prompt_tokens", "completion_tokens", "weight_version",
 "output_token_logprobs": [[logprob, token_id, null], ...]}}. Requests queue while a batch runs; the next
 batch takes up to --max-batch of them. Weight loads run on the same thread as batches, so a batch never
-sees two weight versions.
+sees two weight versions. /v1/chat/completions answers OpenAI chat requests (non-streaming, n samples)
+through the tokenizer's chat template, for clients that speak OpenAI's API (mc-data's difficulty predictor).
 
 With --strict-sglang the server also keeps SGLang 0.5.x's contract (rollout/sglang_contract.py): a call
 that would kill SGLang (a release while requests run, generation or a weight load into released memory,
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import logging
 import os
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -80,6 +82,7 @@ class EmbeddedServer:
         app = web.Application(client_max_size=1 << 30)
         r = app.router
         r.add_post("/generate", self.generate)
+        r.add_post("/v1/chat/completions", self.chat_completions)
         for path in ("/health", "/health_generate"):
             r.add_get(path, self.health)
         r.add_get("/ready", self.ready)
@@ -152,6 +155,44 @@ class EmbeddedServer:
         outputs = [self._output(p.request, res, _at(return_logprob, i)) for i, (p, res) in
                    enumerate(zip(pending, results))]
         return web.json_response(outputs[0] if single else outputs)
+
+    # ---- /v1/chat/completions ---------------------------------------------------------------------
+    async def chat_completions(self, request: web.Request) -> web.Response:
+        """OpenAI's chat completions, non-streaming: the messages through the tokenizer's chat template (a
+        plain role: content join without one), n samples, temperature / top_p / max_tokens / seed."""
+        body = await request.json()
+        if body.get("stream"):
+            return _error(400, "the embedded engine does not stream; send stream=false")
+        if self.tokenizer is None:
+            return _error(400, "/v1/chat/completions needs a tokenizer; start the server with one")
+        try:
+            prompt_ids = self._chat_prompt_ids(body.get("messages"))
+            requests = _chat_requests(body, prompt_ids)
+        except (ValueError, TypeError) as e:
+            return _error(400, f"/v1/chat/completions: {e}")
+        async with self._generation_slot():
+            if (refused := self._refuse_generation("/v1/chat/completions")) is not None:
+                return refused
+            results = await asyncio.gather(*(self._enqueue(req).future for req in requests))
+        choices = [{"index": i, "message": {"role": "assistant",
+                                            "content": self.tokenizer.decode(r.output_ids, skip_special_tokens=True)},
+                    "finish_reason": r.finish_reason.get("type", "stop")} for i, r in enumerate(results)]
+        completion_tokens = sum(len(r.output_ids) for r in results)
+        return web.json_response({
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model") or self.engine.model_path, "choices": choices,
+            "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": completion_tokens,
+                      "total_tokens": len(prompt_ids) + completion_tokens}})
+
+    def _chat_prompt_ids(self, messages) -> list[int]:
+        if not isinstance(messages, list) or not messages:
+            raise ValueError("messages must be a non-empty list of {role, content}")
+        plain = [{"content": _message_text(m, i), "role": m["role"]} for i, m in enumerate(messages)]
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+        else:
+            text = "\n\n".join(f"{m['role']}: {m['content']}" for m in plain) + "\n\nassistant: "
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _prompts(self, body: dict) -> tuple[list[list[int]], bool]:
         if body.get("input_ids") is not None:
@@ -482,6 +523,33 @@ def _failure(message: str) -> web.Response:
 
 def _given(params: dict, key: str, default):
     return default if params.get(key) is None else params[key]
+
+
+def _message_text(message, index: int) -> str:
+    """A message's content as text: a string, or OpenAI's list of {"type": "text", "text"} parts."""
+    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+        raise ValueError(f"messages[{index}] must be an object with a string role")
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        return "".join(str(p.get("text", "")) for p in content)
+    raise ValueError(f"messages[{index}].content must be a string or a list of text parts")
+
+
+def _chat_requests(body: dict, prompt_ids: list[int]) -> list[GenerationRequest]:
+    """One engine request per sample (n); a seed makes sample i use seed + i."""
+    if body.get("stop"):
+        raise ValueError("stop sequences are not supported by the embedded engine")
+    n = int(_given(body, "n", 1))
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    seed = body.get("seed")
+    max_tokens = int(_given(body, "max_completion_tokens", _given(body, "max_tokens", 128)))
+    return [GenerationRequest(rid=uuid.uuid4().hex, input_ids=list(prompt_ids), max_new_tokens=max_tokens,
+                              temperature=float(_given(body, "temperature", 1.0)),
+                              top_p=float(_given(body, "top_p", 1.0)),
+                              seed=None if seed is None else int(seed) + i) for i in range(n)]
 
 
 def _per_prompt(value, count: int, name: str) -> list:
