@@ -62,17 +62,11 @@ class Dimensions:
                                  f"({', '.join(f'{k}={v}' for k, v in weights.items())})")
         return cls(tuple(weights), tuple(float(w) for w in weights.values()))
 
-    def as_dict(self) -> dict[str, float]:
-        return dict(zip(self.names, self.weights))
-
     def vector(self, scores: Mapping[str, float]) -> np.ndarray:
         return np.array([float(scores[name]) for name in self.names])
 
     def weighted(self, scores: Mapping[str, float]) -> float:
         return float(self.vector(scores) @ np.array(self.weights))
-
-    def with_weights(self, weights: np.ndarray) -> Dimensions:
-        return Dimensions(self.names, tuple(float(w) for w in weights))
 
     def describe(self, name: str) -> str:
         return DESCRIPTIONS.get(name, name.replace("_", " "))
