@@ -1,5 +1,7 @@
 """Small helpers shared by tests in several folders."""
+import asyncio
 import contextlib
+import threading
 import socket
 import stat
 from pathlib import Path
@@ -128,3 +130,49 @@ def simulated_ray_nodes(*nodes: dict):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def no_progress(iterable, total=None, desc=""):
+    """A progress callback that shows nothing (stages take one)."""
+    return iterable
+
+
+class LoopbackApp:
+    """A real aiohttp server on 127.0.0.1 (a free port), run on its own event loop in a thread, for tests
+    that need an HTTP endpoint speaking someone else's API. Subclasses add their routes in `routes`;
+    `url` is set once the server listens."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.url: str | None = None
+
+    def routes(self, app) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        from aiohttp import web
+
+        started = threading.Event()
+
+        def serve():
+            asyncio.set_event_loop(self.loop)
+            app = web.Application()
+            self.routes(app)
+            self.runner = web.AppRunner(app)
+            self.loop.run_until_complete(self.runner.setup())
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            self.loop.run_until_complete(site.start())
+            self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the loopback server did not start within 10 s")
+        return self
+
+    def __exit__(self, *exc):
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

@@ -3,9 +3,7 @@ answers averaged over k samples, a fenced answer accepted, garbage recorded as u
 as fallback, a 500 retried, a 4xx refused with the endpoint named, and a checkpoint that spares a rerun."""
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 
 import pytest
 from aiohttp import web
@@ -17,6 +15,7 @@ from megatron_mc.data.pipeline.difficulty.heuristic_predictor import predict_heu
 from megatron_mc.data.pipeline.difficulty.llm_predictor import (
     LLMConfig, LLMEndpointError, LLMPredictor, UnparsableAnswer, parse_scores)
 from megatron_mc.data.pipeline.record import ProblemRecord
+from tests.support import LoopbackApp, no_progress
 
 DIMS = Dimensions.from_weights(DEFAULT_WEIGHTS)
 
@@ -29,11 +28,7 @@ def answer(value: int) -> str:
     return json.dumps({name: value for name in DIMS.names})
 
 
-def no_progress(iterable, total=None, desc=""):
-    return iterable
-
-
-class FakeChatEndpoint:
+class FakeChatEndpoint(LoopbackApp):
     """POST /v1/chat/completions; what it answers is chosen per problem by a marker in the user message."""
 
     def __init__(self, answers: dict[str, list], fail_first: dict[str, int] | None = None):
@@ -41,8 +36,7 @@ class FakeChatEndpoint:
         self.fail_first = dict(fail_first or {})  # marker -> how many requests answer 500 first
         self.requests: list[dict] = []
         self.served: dict[str, int] = {}  # marker -> successful answers so far
-        self.loop = asyncio.new_event_loop()
-        self.url = None
+        super().__init__()
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -61,30 +55,8 @@ class FakeChatEndpoint:
             {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
-    def __enter__(self):
-        started = threading.Event()
-
-        def serve():
-            asyncio.set_event_loop(self.loop)
-            app = web.Application()
-            app.router.add_post("/v1/chat/completions", self.handle)
-            self.runner = web.AppRunner(app)
-            self.loop.run_until_complete(self.runner.setup())
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            self.loop.run_until_complete(site.start())
-            self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-            started.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=serve, daemon=True)
-        self.thread.start()
-        started.wait(10)
-        return self
-
-    def __exit__(self, *exc):
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.handle)
 
 
 def predictor(url: str, **overrides) -> LLMPredictor:

@@ -4,9 +4,6 @@ measured rates are known; anchors spread over the predicted difficulty; a rerun 
 the filter stage calibrates from such rates and selects by them."""
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import pytest
 from aiohttp import web
 from transformers import AutoTokenizer
@@ -21,15 +18,12 @@ from megatron_mc.data.pipeline.filter import DifficultyConfig, FilterConfig, run
 from megatron_mc.data.pipeline.stage import Resources, StageContext
 from megatron_mc.data.pipeline.record import ProblemRecord
 from megatron_mc.data.tiny_default import prepare_tiny_default
+from tests.support import LoopbackApp, no_progress
 
 WRONG = "```python\nprint('no idea')\n```"
 
 
-def no_progress(iterable, total=None, desc=""):
-    return iterable
-
-
-class ScriptedPolicy:
+class ScriptedPolicy(LoopbackApp):
     """POST /generate: the answer depends on the problem's marker in the prompt and on the sample's seed:
     mode "all" answers its reference solution, "half" that or a wrong program by the seed's parity, "none"
     prose without a program."""
@@ -38,7 +32,7 @@ class ScriptedPolicy:
         self.tokenizer = tokenizer
         self.plan = plan  # marker -> (mode, reference program)
         self.prompts: list[str] = []
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
 
     async def generate(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -57,31 +51,9 @@ class ScriptedPolicy:
         return web.json_response({"model_path": self.tokenizer.name_or_path,
                                   "tokenizer_path": self.tokenizer.name_or_path})
 
-    def __enter__(self):
-        started = threading.Event()
-
-        def serve():
-            asyncio.set_event_loop(self.loop)
-            app = web.Application()
-            app.router.add_post("/generate", self.generate)
-            app.router.add_get("/get_model_info", self.model_info)
-            self.runner = web.AppRunner(app)
-            self.loop.run_until_complete(self.runner.setup())
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            self.loop.run_until_complete(site.start())
-            self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-            started.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=serve, daemon=True)
-        self.thread.start()
-        started.wait(10)
-        return self
-
-    def __exit__(self, *exc):
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/generate", self.generate)
+        app.router.add_get("/get_model_info", self.model_info)
 
 
 @pytest.fixture(scope="module")

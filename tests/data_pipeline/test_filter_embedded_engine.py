@@ -20,6 +20,7 @@ from megatron_mc.data.tiny_default import prepare_tiny_default
 from rollout.config import RolloutConfig
 from rollout.launch_args import server_command
 from rollout.process import free_port, start_process, stop_process, wait_healthy
+from tests.support import no_progress
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +45,6 @@ def tiny_records(count: int) -> list[ProblemRecord]:
 
 def served(url: str) -> int:
     return requests.get(f"{url}/get_server_info", timeout=10).json()["served"]
-
-
-def no_progress(iterable, total=None, desc=""):
-    return iterable
 
 
 def test_pass_rates_sample_the_engine_and_judge_every_response(engine_url, tmp_path):
