@@ -11,7 +11,6 @@ from transformers import AutoTokenizer
 from judge.pool import JudgePool
 from megatron_mc.data import tiny_tasks
 from megatron_mc.data.pipeline.checkpoint import Checkpoint
-from megatron_mc.data.pipeline.difficulty.llm_predictor import LLMConfig
 from megatron_mc.data.pipeline.difficulty.pass_rates import (
     PassRateConfig, choose_anchors, measure_pass_rates, prompt_problem)
 from megatron_mc.data.pipeline.filter import DifficultyConfig, FilterConfig, run_filter

@@ -8,7 +8,7 @@ from judge.problem import Problem, TestCase
 from megatron_mc.data.pipeline.collect import CollectConfig, SourceConfig, run_collect
 from megatron_mc.data.pipeline.decontaminate import DecontaminationConfig, EvalSetConfig
 from megatron_mc.data.pipeline.dedup import DedupConfig
-from megatron_mc.data.pipeline.format_instructions import FUNCTION, STDIO
+from megatron_mc.data.pipeline.format_instructions import STDIO
 from megatron_mc.data.pipeline.jsonl import write_records
 from megatron_mc.data.pipeline.normalize import clean_statement, missing_sections
 from megatron_mc.data.pipeline.process import ProcessConfig, run_process
