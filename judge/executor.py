@@ -70,6 +70,12 @@ class Outcome:
     wall_s: float
     cpu_s: float
 
+    def to_wire(self) -> tuple:
+        """The fields in order, for the zygote's reply (a tuple pickles cheaper than the dataclass);
+        Outcome(*fields) rebuilds it."""
+        return (self.ready, self.timed_out, self.output_exceeded, self.exit_code, self.signal, self.stdout,
+                self.stderr, self.payload, self.wall_s, self.cpu_s)
+
 
 class Child:
     """A forked child that sets itself up (sandbox included) and waits for its input. Forking ahead lets

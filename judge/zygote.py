@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import judge
 from judge import compile as cpp
 from judge import sandbox
-from judge.executor import Child, NativeProgram, PythonProgram, enter_sandbox
+from judge.executor import Child, NativeProgram, Outcome, PythonProgram, enter_sandbox
 from judge.sandbox import SeccompProgram, give_to_sandbox_user
 
 _HEADER = struct.Struct(">I")
@@ -84,7 +84,7 @@ class Zygote:
         return reply[1], reply[2]
 
     def run(self, stdin_data: bytes, wall_limit_s: float, more_tests_follow: bool = False):
-        return self._call(("run", stdin_data, more_tests_follow), wall_limit_s + _REPLY_MARGIN_S)[1]
+        return Outcome(*self._call(("run", stdin_data, more_tests_follow), wall_limit_s + _REPLY_MARGIN_S)[1])
 
     def run_interactive(self, stdin_fd: int, stdout_fd: int, wall_limit_s: float):
         """Run one test whose child reads `stdin_fd` and writes `stdout_fd`; both are sent to the zygote and
@@ -96,7 +96,7 @@ class Zygote:
         finally:
             os.close(stdin_fd)
             os.close(stdout_fd)
-        return self._call(("run_interactive",), wall_limit_s + _REPLY_MARGIN_S)[1]
+        return Outcome(*self._call(("run_interactive",), wall_limit_s + _REPLY_MARGIN_S)[1])
 
     def unload(self) -> None:
         self._call(("unload",), _REPLY_MARGIN_S)
@@ -249,7 +249,7 @@ class _Server:
         # Fork the next test's child while this one runs: its set-up then overlaps this test.
         self.spare = self._fork_child() if more_tests_follow else None
         outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes)
-        return ("ran", outcome), None
+        return ("ran", outcome.to_wire()), None
 
     def run_interactive(self):
         if self.program is None:
@@ -261,7 +261,7 @@ class _Server:
         child = self._fork_child(stdio=fds)
         child.start(b"")
         outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes)
-        return ("ran", outcome), None
+        return ("ran", outcome.to_wire()), None
 
     def unload(self):
         self._discard_spare()
