@@ -4,13 +4,15 @@ Train rank (the most loaded pipeline stage):
   weights     params on the GPU x bytes of model.dtype
   grads       params x 4 (fp32 main-grad buffers)
   optimizer   Adam: fp32 master copy (only when the model is not fp32) + two fp32 moments;
-              with the distributed optimizer divided over data parallel (experts: expert data parallel)
+              with the distributed optimizer divided over data x context parallel (Megatron shards it over
+              the data-parallel group with context parallel; experts: over expert data parallel)
   activations per layer and token (Korthikanti et al. 2022, with flash attention, so no s^2 term):
               h x (10 + 24/tp) bytes, or 34 h / tp with sequence parallel; full recompute keeps only each
               layer's input (2 h bytes, / tp with sequence parallel) plus one layer's working set.
               1F1B keeps pp micro batches in flight on the first stage, which holds L/pp layers: L layers'
               worth in all. Tokens per micro batch: train.micro_batch_tokens / cp. Selective recompute
               recomputes the attention core, whose s^2 term flash attention already avoids: same as none.
+              (The layout search counts activations module by module instead: activations.py.)
   logits      one micro batch's logits in model.dtype, vocab split over tp; the log-prob path takes them
               chunk by chunk in fp32 and writes their gradient in place (algo/logprobs.py)
 Engine GPU:
@@ -25,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from megatron_mc.planning.activations import Recompute, activation_bytes
 from megatron_mc.planning.model_shape import ModelShape
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -93,7 +96,7 @@ def train_memory(shape: ModelShape, layout: TrainLayout) -> dict[str, float]:
     dense, expert = train_params_per_gpu(shape, layout)
     param_bytes = DTYPE_BYTES[layout.dtype]
     optimizer_bytes = 8 + (4 if param_bytes < 4 else 0)
-    dense_shards = layout.dp if layout.distributed_optimizer else 1
+    dense_shards = layout.dp * layout.cp if layout.distributed_optimizer else 1
     expert_shards = layout.expert_dp if layout.distributed_optimizer else 1
     tokens = layout.micro_batch_tokens / layout.cp
     h, tp = shape.hidden_size, layout.tp
@@ -126,3 +129,16 @@ def full_length_sequences_that_fit(shape: ModelShape, layout: EngineLayout, kv_p
     """Sequences of maximum length one engine holds at once (the rest queue)."""
     per_sequence = layout.max_sequence_tokens * kv_bytes_per_token(shape, layout.tp) * layout.tp
     return max(0, int(kv_pool * layout.tp // per_sequence))
+
+
+def train_memory_with(shape: ModelShape, layout: TrainLayout, recompute: Recompute, vpp: int,
+                      micro_batches: int, fused: bool = True) -> dict[str, float]:
+    """train_memory with activations module by module for one recompute choice, vpp, the micro batches a
+    pipeline runs per optimizer step and the layers' implementation (activations.py; what the layout
+    search uses)."""
+    memory = train_memory(shape, layout)
+    memory["activations"] = activation_bytes(
+        shape, recompute, tp=layout.tp, etp=layout.etp, pp=layout.pp, vpp=vpp,
+        sequence_parallel=layout.sequence_parallel, dtype_bytes=DTYPE_BYTES[layout.dtype],
+        tokens=layout.micro_batch_tokens / layout.cp, micro_batches=micro_batches, fused=fused)
+    return memory

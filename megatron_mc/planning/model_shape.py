@@ -25,18 +25,21 @@ class ModelShape:
     num_experts: int = 0
     moe_ffn_hidden_size: int = 0
     qk_norm: bool = True
+    experts_per_token: int = 0  # top-k routing (MoE only)
 
     @classmethod
     def from_hf_config(cls, cfg: dict[str, Any]) -> ModelShape:
         heads = cfg["num_attention_heads"]
+        experts = cfg.get("num_experts") or cfg.get("num_local_experts") or 0  # newer transformers: the latter
         return cls(
             hidden_size=cfg["hidden_size"], num_layers=cfg["num_hidden_layers"], num_heads=heads,
             num_kv_heads=cfg.get("num_key_value_heads") or heads,
             head_dim=cfg.get("head_dim") or cfg["hidden_size"] // heads,
             ffn_hidden_size=cfg["intermediate_size"], vocab_size=cfg["vocab_size"],
             tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            num_experts=cfg.get("num_experts") or 0, moe_ffn_hidden_size=cfg.get("moe_intermediate_size") or 0,
-            qk_norm=cfg.get("model_type", "").startswith("qwen3"))
+            num_experts=experts, moe_ffn_hidden_size=cfg.get("moe_intermediate_size") or 0,
+            qk_norm=cfg.get("model_type", "").startswith("qwen3"),
+            experts_per_token=(cfg.get("num_experts_per_tok") or 0) if experts else 0)
 
 
 _QWEN3 = {"vocab_size": 151936, "head_dim": 128, "model_type": "qwen3"}
