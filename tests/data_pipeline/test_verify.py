@@ -1,8 +1,9 @@
-"""The verify stage with the real judge: bad and disputed tests dropped, problems whose references fail or whose
-tests are weak rejected with their reason, function-call and C++ references, and resume from the checkpoint
+"""The verify stage with the real judge: bad tests dropped, references failing a kept test dropped, problems
+whose references fail or whose tests are weak rejected with their reason, function-call and C++ references, and resume from the checkpoint
 without asking the judge again."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -80,14 +81,24 @@ def outcome(output):
 
 
 def test_agreement_rule():
-    # 4 references x 5 tests: reference 3 passes 2/5 (not passing); test 1 failed by 2 of 3 passing ones (bad);
-    # test 2 failed by 1 of 3 (disputed); test 4 failed only by the non-passing reference (kept).
-    passes = [[1, 0, 1, 1, 1], [1, 0, 0, 1, 1], [1, 1, 1, 1, 1], [1, 0, 0, 1, 0]]
-    agreed = agreement([[bool(x) for x in row] for row in passes], 5, 0.5)
-    assert agreed.passing == [0, 1, 2]
-    assert (agreed.kept_tests, agreed.bad_tests, agreed.disputed_tests) == ([0, 3, 4], [1], [2])
+    # 4 references x 5 tests. Reference 3 passes 2/5: not a passing one. Reference 2 passes tests 1 and 2, so
+    # they are kept and references 0 and 1, which fail them (WA, TLE), are dropped.
+    verdicts = [["AC", "WA", "AC", "AC", "AC"], ["AC", "WA", "TLE", "AC", "AC"], ["AC", "AC", "AC", "AC", "AC"],
+                ["AC", "WA", "WA", "AC", "WA"]]
+    agreed = agreement(verdicts, 5, 0.5)
+    assert (agreed.passing, agreed.kept_tests, agreed.bad_tests, agreed.dropped_references) == \
+        ([2], [0, 1, 2, 3, 4], [], [0, 1])
+    # every passing reference (two or more) gets WA on test 2: a bad test, the references kept
+    verdicts = [["AC", "AC", "WA", "AC"], ["AC", "AC", "WA", "AC"], ["AC", "WA", "WA", "WA"]]
+    assert agreement(verdicts, 4, 0.5) == Agreement([0, 1], [0, 1, 3], [2], [])
+    # ... but not when one of them times out there: that says nothing against the test
+    verdicts = [["AC", "AC", "WA", "AC"], ["AC", "AC", "TLE", "AC"]]
+    assert agreement(verdicts, 4, 0.5) == Agreement([], [0, 1, 2, 3], [], [0, 1])
+    # one reference: a test it fails drops the reference, never the test
+    assert agreement([["AC", "AC", "WA"]], 3, 0.5) == Agreement([], [0, 1, 2], [], [0])
+    assert agreement([["AC", "AC", "TLE"]], 3, 0.5) == Agreement([], [0, 1, 2], [], [0])
     # a reference passing exactly half is not a passing one ("more than")
-    assert agreement([[True, False]], 2, 0.5) == agreement([], 2, 0.5) == Agreement([], [], [], [])
+    assert agreement([["AC", "WA"]], 2, 0.5) == agreement([], 2, 0.5) == Agreement([], [], [], [])
 
 
 def test_planted_bad_test_is_dropped_and_references_kept(tmp_path, pool):
@@ -104,14 +115,50 @@ def test_planted_bad_test_is_dropped_and_references_kept(tmp_path, pool):
     assert [s["language"] for s in verified.reference_solutions] == ["python", "python", "cpp"]
 
 
-def test_disputed_test_dropped_and_non_passing_reference_removed(tmp_path, pool):
+def test_test_a_correct_reference_passes_is_kept_and_references_failing_it_dropped(tmp_path, pool):
     wrong_on_zero = "a, b = map(int, input().split())\nprint(a + b if a else 99)\n"  # fails test 3 ("0 0")
     mostly_wrong = "print(3)\n"  # passes 1 of 5 tests: not a passing reference
     record = stdio_record("disputed", references=(SUM_PY, wrong_on_zero, mostly_wrong))
     kept, _ = outcome(run_verify([record], VerifyConfig(), context(tmp_path, pool)))
     info = kept["disputed"].annotations["verify"]
-    assert (info["disputed_tests"], info["bad_tests"], info["tests_after"]) == ([3], [], 4)
-    assert [s["code"] for s in kept["disputed"].reference_solutions] == [SUM_PY, wrong_on_zero]
+    assert (info["bad_tests"], info["dropped_references"], info["tests_after"]) == ([], [1], 5)
+    assert [s["code"] for s in kept["disputed"].reference_solutions] == [SUM_PY]
+
+
+SLOW_ON_BIG = ("import time\na, b = map(int, input().split())\n"
+               "if a > 1000:\n    time.sleep(3)\nprint(a + b)\n")  # the O(n^2) reference: TLE on the large test
+BIG_TESTS = SUM_TESTS + [("100000 1\n", "100001\n")]
+
+
+def test_slow_reference_timing_out_on_the_large_test_is_dropped_not_the_test(tmp_path, pool):
+    fast_and_slow = stdio_record("fast-and-slow", tests=BIG_TESTS, references=(SLOW_ON_BIG, SUM_PY))
+    slow_only = stdio_record("slow-only", tests=BIG_TESTS, references=(SLOW_ON_BIG,))
+    for record in (fast_and_slow, slow_only):
+        record.problem = dataclasses.replace(record.problem, time_limit_s=1.0)
+    output = run_verify([fast_and_slow, slow_only], VerifyConfig(), context(tmp_path, pool))
+    kept, rejected = outcome(output)
+    info = kept["fast-and-slow"].annotations["verify"]
+    assert (info["tests_after"], info["bad_tests"], info["dropped_references"]) == (6, [], [0])
+    assert [s["code"] for s in kept["fast-and-slow"].reference_solutions] == [SUM_PY]
+    # the single reference times out on the large test: the reference goes (and with it the problem), not the test
+    assert rejected == {"slow-only": "no_reference_passes"}
+
+
+def test_one_reference_failing_a_test_with_wa_rejects_the_problem(tmp_path, pool):
+    tests = list(SUM_TESTS)
+    tests[2] = ("5 5\n", "11\n")  # wrong expected output, but one reference alone cannot tell
+    kept, rejected = outcome(run_verify([stdio_record("one-ref", tests)], VerifyConfig(), context(tmp_path, pool)))
+    assert rejected == {"one-ref": "no_reference_passes"}
+
+
+def test_public_test_count_follows_the_kept_tests(tmp_path, pool):
+    tests = list(SUM_TESTS)
+    tests[0] = ("1 2\n", "4\n")  # a wrong public example
+    record = stdio_record("public", tests, references=(SUM_PY, SUM_PY_OTHER))
+    record.problem = dataclasses.replace(record.problem, metadata={"public_tests": 2})
+    kept, _ = outcome(run_verify([record], VerifyConfig(), context(tmp_path, pool)))
+    assert kept["public"].problem.metadata["public_tests"] == 1
+    assert kept["public"].annotations["verify"]["bad_tests"] == [0]
 
 
 def test_rejection_reasons(tmp_path, pool):
@@ -119,7 +166,8 @@ def test_rejection_reasons(tmp_path, pool):
         stdio_record("all-fail", references=("print(0)\n", ("cpp", "int main() { return 1; }\n"))),
         stdio_record("no-ref", references=()),
         stdio_record("java-only", references=(("java", "class Main {}"),)),
-        stdio_record("few", tests=SUM_TESTS[:3] + [("1 1\n", "3\n"), ("2 2\n", "5\n")]),
+        stdio_record("few", tests=SUM_TESTS[:3] + [("1 1\n", "3\n"), ("2 2\n", "5\n")],
+                     references=(SUM_PY, SUM_PY_OTHER)),
         stdio_record("ok", references=(SUM_PY,)),
     ]
     output = run_verify(records, VerifyConfig(min_tests=4), context(tmp_path, pool))
@@ -128,7 +176,7 @@ def test_rejection_reasons(tmp_path, pool):
                         "java-only": "no_reference_solution", "few": "too_few_tests_after_verify"}
     assert list(kept) == ["ok"]
     details = {r.id: r.detail for r in output.rejected}
-    assert "java" in details["java-only"] and "3 of 5 tests kept (2 bad, 0 disputed)" in details["few"]
+    assert "java" in details["java-only"] and "3 of 5 tests kept (2 bad)" in details["few"]
     assert output.report["bad_tests"] == 2
 
 
@@ -138,13 +186,15 @@ def test_function_call_problem_runs_python_references_only(tmp_path, pool):
                              TestCase("5\n6", "12")])  # the last one is wrong
     record = ProblemRecord(problem=problem, source="humaneval",
                            reference_solutions=[{"language": "python", "code": "def add(a, b):\n    return a + b\n"},
-                                                {"language": "cpp", "code": SUM_CPP}])
+                                                {"language": "cpp", "code": SUM_CPP},
+                                                {"language": "python", "code": "import operator\n\n\n"
+                                                 "def add(a, b):\n    return operator.add(a, b)\n"}])
     only_cpp = ProblemRecord(problem=Problem(id="fn-cpp", kind="function", fn_name="add", tests=problem.tests),
                              source="humaneval", reference_solutions=[{"language": "cpp", "code": SUM_CPP}])
     kept, rejected = outcome(run_verify([record, only_cpp], VerifyConfig(), context(tmp_path, pool)))
     assert rejected == {"fn-cpp": "no_reference_solution"}
     assert len(kept["fn-add"].problem.tests) == 3
-    assert kept["fn-add"].reference_solutions == [record.reference_solutions[0]]
+    assert kept["fn-add"].reference_solutions == [record.reference_solutions[0], record.reference_solutions[2]]
 
 
 def test_cpp_only_reference_verifies(tmp_path, pool):
@@ -259,3 +309,15 @@ def test_duplicate_ids_are_named(tmp_path, pool):
 def test_bad_config_names_the_key(bad):
     with pytest.raises(ValueError, match=f"verify.{next(iter(bad))}"):
         VerifyConfig(**bad)
+
+
+def test_bundled_planted_wrong_test_is_caught_by_two_agreeing_references(tmp_path, pool):
+    from megatron_mc.data.pipeline.collect import SourceConfig
+    from megatron_mc.data.pipeline.collect_sources.own_schema import collect_bundled
+
+    record = next(r for r in collect_bundled(SourceConfig("bundled")).records if r.id.endswith("max-subarray"))
+    assert len(record.reference_solutions) >= 2
+    kept, rejected = outcome(run_verify([record], VerifyConfig(), context(tmp_path, pool)))
+    assert rejected == {}
+    info = kept[record.id].annotations["verify"]
+    assert (info["bad_tests"], info["dropped_references"]) == ([3], [])

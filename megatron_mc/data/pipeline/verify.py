@@ -5,18 +5,25 @@ The rule, per problem with T tests (all of them run, with the problem's limits t
   1. A *passing reference* is one that passes more than `passing_reference_fraction` (default: half) of the
      T tests. Requiring it to pass every test would let one wrong test (a bad expected output) condemn
      every correct reference, and with it the problem.
-  2. A test every passing reference passes is kept. Any other test is dropped: a *bad test* when a
-     majority of the passing references fail it (its expected output, or its limits, are most likely
-     wrong), a *disputed test* when they disagree (some pass, others fail: the test or some references are
-     wrong, and nothing tells which).
+  2. Only a wrong answer (WA) is evidence against a test: a reference that runs out of time or memory, or
+     crashes, says nothing about the test's expected output. Per test:
+       - every passing reference passes it: the test is kept;
+       - some passing reference passes it: the test is kept, and the passing references that fail it (WA,
+         TLE, MLE, RE, ...) are dropped (a correct solution passes every correct test);
+       - no passing reference passes it, every one gets WA on it and at least two passing references do
+         (they agree with each other, not with the test): a *bad test*, dropped (its expected output is
+         most likely wrong);
+       - otherwise (one passing reference only, or some of them time out or crash): the test is kept and the
+         references that fail it are dropped. With one reference, a failing test thus drops the reference,
+         not the test: one solution alone cannot tell a wrong test from its own bug or slowness.
   3. The problem is rejected with
        no_reference_solution       no reference in a language the stage runs (`languages`; function-call
                                    problems run Python only),
-       no_reference_passes         no reference is a passing one,
+       no_reference_passes         no reference is a passing one, or every passing one was dropped in 2,
        too_few_tests_after_verify  fewer than `min_tests` tests are kept,
        weak_tests                  (with `require_incorrect_fail`) a known-wrong solution passes every kept test.
-The kept record holds only the kept tests and, as reference_solutions, only the passing references (each
-passes every kept test); annotations["verify"] says what was dropped.
+The kept record holds only the kept tests (metadata["public_tests"], their public count, too) and, as reference_solutions, only the
+passing references not dropped (each passes every kept test); annotations["verify"] says what was dropped.
 
 Each problem's result is appended to the checkpoint "verify" (ctx.checkpoint) as soon as it is known, with a
 fingerprint of what was judged (tests, limits, solutions, this config); a rerun reuses every result whose
@@ -40,6 +47,7 @@ from megatron_mc.data.pipeline.record import ProblemRecord, Rejection, StageOutp
 from megatron_mc.data.pipeline.statistics import write_statistics
 
 STAGE = "verify"
+RULE_VERSION = 2   # in the fingerprint: a checkpointed result of an older agreement rule is judged again
 RUNNABLE_LANGUAGES = ("python", "cpp")
 
 
@@ -69,27 +77,28 @@ class VerifyConfig:
 class Agreement:
     """What the passing references say about each test (the rule in the module docstring)."""
 
-    passing: list[int]         # indices of the passing references
-    kept_tests: list[int]      # every passing reference passes these
-    bad_tests: list[int]       # a majority of the passing references fail these
-    disputed_tests: list[int]  # the passing references disagree on these
+    passing: list[int]              # indices of the passing references that survive (each passes every kept test)
+    kept_tests: list[int]
+    bad_tests: list[int]            # every passing reference (at least two) gets WA on these
+    dropped_references: list[int]   # passing references dropped for failing a kept test
 
 
-def agreement(passes: list[list[bool]], n_tests: int, passing_fraction: float) -> Agreement:
-    """`passes[r][t]`: reference r passed test t. Without a passing reference no test is kept or judged bad."""
-    passing = [r for r, row in enumerate(passes) if sum(row) > passing_fraction * n_tests]
-    if not passing:
+def agreement(verdicts: list[list[str]], n_tests: int, passing_fraction: float) -> Agreement:
+    """`verdicts[r][t]`: reference r's verdict on test t ("AC", "WA", "TLE", ...). Without a passing reference
+    no test is kept or judged bad."""
+    ac, wa = Verdict.AC.value, Verdict.WA.value
+    candidates = [r for r, row in enumerate(verdicts) if sum(v == ac for v in row) > passing_fraction * n_tests]
+    if not candidates:
         return Agreement([], [], [], [])
-    kept, bad, disputed = [], [], []
+    kept, bad, dropped = [], [], set()
     for t in range(n_tests):
-        failing = sum(not passes[r][t] for r in passing)
-        if failing == 0:
-            kept.append(t)
-        elif 2 * failing > len(passing):
+        failing = [r for r in candidates if verdicts[r][t] != ac]
+        if len(candidates) >= 2 and len(failing) == len(candidates) and all(verdicts[r][t] == wa for r in failing):
             bad.append(t)
         else:
-            disputed.append(t)
-    return Agreement(passing, kept, bad, disputed)
+            kept.append(t)
+            dropped.update(failing)
+    return Agreement([r for r in candidates if r not in dropped], kept, bad, sorted(dropped))
 
 
 def run_verify(records: list[ProblemRecord], cfg: VerifyConfig, ctx,
@@ -123,7 +132,7 @@ def run_verify(records: list[ProblemRecord], cfg: VerifyConfig, ctx,
         "tests_before": sum(len(r.problem.tests) for r in records),
         "tests_after": sum(len(r.problem.tests) for r in kept),
         "bad_tests": sum(len(results[r.id].get("bad_tests", [])) for r in records),
-        "disputed_tests": sum(len(results[r.id].get("disputed_tests", [])) for r in records),
+        "dropped_references": sum(len(results[r.id].get("dropped_references", [])) for r in records),
         "statistics": write_statistics(before if before is not None else records, kept, ctx.out_dir),
     }
     return StageOutput(kept, rejected, report)
@@ -145,6 +154,7 @@ def fingerprint(record: ProblemRecord, cfg: VerifyConfig) -> str:
     judged["reference_solutions"] = record.reference_solutions
     judged["incorrect_solutions"] = record.incorrect_solutions
     judged["config"] = dataclasses.asdict(cfg)
+    judged["rule"] = RULE_VERSION
     return hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -175,24 +185,29 @@ def verify_problem(pool: JudgePool, record: ProblemRecord, cfg: VerifyConfig) ->
         return _rejected("no_reference_solution", f"no reference solution the judge runs here for a "
                          f"{problem.kind} problem in {', '.join(_languages_for(problem, cfg))} (has: {', '.join(had)})")
     judged = pool.judge_many([(problem, s["code"], s["language"]) for _, s in references], all_tests=True)
-    passes = [_passes(result, n_tests) for result in judged]
-    agreed = agreement(passes, n_tests, cfg.passing_reference_fraction)
+    agreed = agreement([_verdicts(result, n_tests) for result in judged], n_tests, cfg.passing_reference_fraction)
     row: dict[str, Any] = {
         "reason": None, "detail": "",
         "references": [{"index": i, "language": s["language"], "verdict": result.verdict.value,
-                        "passed": result.passed, "passing": k in agreed.passing}
+                        "passed": result.passed, "passing": k in agreed.passing,
+                        "dropped": k in agreed.dropped_references}
                        for k, ((i, s), result) in enumerate(zip(references, judged))],
-        "kept_tests": agreed.kept_tests, "bad_tests": agreed.bad_tests, "disputed_tests": agreed.disputed_tests,
+        "kept_tests": agreed.kept_tests, "bad_tests": agreed.bad_tests,
+        "dropped_references": [references[k][0] for k in agreed.dropped_references],
         "incorrect": [],
     }
     if not agreed.passing:
         best = max(judged, key=lambda r: r.passed)
+        if agreed.dropped_references:
+            return {**row, **_rejected("no_reference_passes", f"every passing reference fails a test that is kept "
+                                       f"(no two references agree that its expected output is wrong; best: "
+                                       f"{best.passed}/{n_tests}, {best.verdict.value}{_first_line(best.detail)})")}
         return {**row, **_rejected("no_reference_passes", f"none of {len(judged)} reference(s) passes more than "
                                    f"{cfg.passing_reference_fraction:.0%} of the {n_tests} tests (best: "
                                    f"{best.passed}/{n_tests}, {best.verdict.value}{_first_line(best.detail)})")}
     if len(agreed.kept_tests) < cfg.min_tests:
         return {**row, **_rejected("too_few_tests_after_verify", f"{len(agreed.kept_tests)} of {n_tests} tests kept "
-                                   f"({len(agreed.bad_tests)} bad, {len(agreed.disputed_tests)} disputed); "
+                                   f"({len(agreed.bad_tests)} bad); "
                                    f"min_tests is {cfg.min_tests}")}
     if cfg.require_incorrect_fail and record.incorrect_solutions:
         kept_problem = dataclasses.replace(problem, tests=[problem.tests[t] for t in agreed.kept_tests])
@@ -227,10 +242,12 @@ def _runnable(solutions: list[dict], problem: Problem, cfg: VerifyConfig) -> lis
     return out
 
 
-def _passes(result: JudgeResult, n_tests: int) -> list[bool]:
-    """Per test: passed. A submission that never ran its tests (compile error, judge error) passed none."""
-    passed = [t.verdict is Verdict.AC for t in result.tests]
-    return passed + [False] * (n_tests - len(passed))
+def _verdicts(result: JudgeResult, n_tests: int) -> list[str]:
+    """Per test: the verdict. A test the submission never ran (compile error, judge error) gets the
+    submission's verdict (never AC or WA: it says nothing about the test)."""
+    verdicts = [t.verdict.value for t in result.tests]
+    missing = result.verdict.value if result.verdict not in (Verdict.AC, Verdict.WA) else Verdict.SE.value
+    return verdicts + [missing] * (n_tests - len(verdicts))
 
 
 def _rejected(reason: str, detail: str) -> dict[str, Any]:
@@ -244,15 +261,19 @@ def _first_line(detail: str) -> str:
 
 def _verified_record(record: ProblemRecord, row: dict[str, Any]) -> ProblemRecord:
     tests = record.problem.tests
-    problem = dataclasses.replace(record.problem, tests=[tests[t] for t in row["kept_tests"]],
-                                  metadata=dict(record.problem.metadata))
+    kept_tests = [tests[t] for t in row["kept_tests"]]
+    metadata = dict(record.problem.metadata)
+    if isinstance(metadata.get("public_tests"), int):   # the first public_tests tests are the public ones
+        metadata["public_tests"] = sum(t < metadata["public_tests"] for t in row["kept_tests"])
+    problem = dataclasses.replace(record.problem, tests=kept_tests, metadata=metadata)
     passing = [entry["index"] for entry in row["references"] if entry["passing"]]
     annotations = {**record.annotations, "verify": {
         "tests_before": len(tests), "tests_after": len(row["kept_tests"]),
-        "bad_tests": row["bad_tests"], "disputed_tests": row["disputed_tests"],
+        "bad_tests": row["bad_tests"], "dropped_references": row.get("dropped_references", []),
         "references_passing": len(passing), "references_judged": len(row["references"]),
         "incorrect_caught": sum(entry["caught"] for entry in row["incorrect"]),
     }}
     return dataclasses.replace(record, problem=problem,
                                reference_solutions=[record.reference_solutions[i] for i in passing],
                                annotations=annotations)
+
