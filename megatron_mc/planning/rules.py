@@ -4,8 +4,9 @@ The model-side rules are ParallelConfig's (the ones the trainer applies before b
 divides heads and query groups, pp x vpp divides layers, ep divides experts, MoE under tp needs sequence
 parallel) and its world-size tiling (tp x pp x cp and etp x ep x pp divide the train GPUs). Added here:
 the padded vocabulary splits over tp; a full-length sequence, padded to what cp and sequence parallel
-need, fits a micro batch; the samples of an optimizer step split over dp; and full recompute's
-num_layers fits each model chunk (uniform: divides it).
+need, fits a micro batch; the samples of an optimizer step split over dp; full recompute's num_layers
+fits each model chunk (uniform: divides it); and CUDA IPC weight sync (rollout.weight_sync: tensor) has
+no pipeline stages (cluster_layout.py; it also keeps the run colocated on one node).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class RunNeeds:
     micro_batch_tokens: int
     samples_per_optimizer_step: int  # mini_batch_size x n_samples_per_prompt
     padded_vocab: int
+    ipc_weight_sync: bool = False  # rollout.weight_sync: tensor (CUDA IPC): every layer on each engine's GPUs
 
 
 def padded_vocab(vocab_size: int, multiple: int) -> int:
@@ -39,6 +41,9 @@ def layout_problem(shape: ModelShape, needs: RunNeeds, par: ParallelConfig, worl
         par.check_model(shape.num_layers, shape.num_heads, shape.num_kv_heads, shape.num_experts)
     except ValueError as e:
         return str(e)
+    if needs.ipc_weight_sync and par.pp > 1:
+        return (f"pp={par.pp}: rollout.weight_sync: tensor (CUDA IPC) needs every layer on each engine's GPUs "
+                "(no pipeline stages)")
     if needs.padded_vocab % par.tp:
         return f"tp={par.tp} must divide the padded vocabulary {needs.padded_vocab}"
     multiple = sequence_length_multiple(par.cp, par.tp, par.sequence_parallel)

@@ -4,7 +4,8 @@ and that fits per-GPU memory, ranked by the estimated RL step time (step_time.py
 Enumerated: tp (powers of two within a node), pp (divides the layers), vpp, cp, ep (MoE: powers of two
 dividing the experts), etp (1 or tp), the recompute choices below, and the placement: colocated (engines
 of tp 1..node on every GPU, their KV cache taking what the trainer's resident state leaves) or
-disaggregated (whole nodes of engines, the rest training; a single node splits in halves). Sequence
+disaggregated (whole nodes of engines, the rest training; a single node splits in halves; not with
+CUDA IPC weight sync, which also rules out pipeline stages). Sequence
 parallel is on whenever tp > 1, the distributed optimizer always, micro batches keep
 train.micro_batch_tokens. A layout fits when the train rank's peak (and, colocated, its resident
 weights, grads and optimizer plus the engine) stays within the GPU less a reserve, and each engine's KV
@@ -56,8 +57,8 @@ class Candidate:
 
     def layout_text(self) -> str:
         p = self.par
-        return (f"tp={p.tp} pp={p.pp} vpp={p.virtual_stages} cp={p.cp} ep={p.ep} etp={p.expert_tp} dp={self.dp}, "
-                f"recompute {self.recompute.label()}")
+        experts = f" ep={p.ep} etp={p.etp}" if p.etp is not None else ""  # the search sets etp on MoE models only
+        return f"tp={p.tp} pp={p.pp} vpp={p.virtual_stages} cp={p.cp}{experts} dp={self.dp}, recompute {self.recompute.label()}"
 
     def placement_text(self) -> str:
         count = self.engine_gpus // self.engine_tp
@@ -68,8 +69,9 @@ class Candidate:
 
     def config_keys(self) -> dict:
         p = self.par
+        experts = {"parallel.ep": p.ep, "parallel.etp": p.etp} if p.etp is not None else {}
         keys = {"parallel.tp": p.tp, "parallel.pp": p.pp, "parallel.vpp": p.vpp, "parallel.cp": p.cp,
-                "parallel.ep": p.ep, "parallel.etp": p.expert_tp, "parallel.sequence_parallel": p.sequence_parallel,
+                **experts, "parallel.sequence_parallel": p.sequence_parallel,
                 "parallel.distributed_optimizer": True, **self.recompute.config_keys(),
                 "cluster.mode": self.mode, "rollout.tp_size": self.engine_tp,
                 "rollout.num_engines": self.engine_gpus // self.engine_tp,
@@ -136,7 +138,8 @@ class Searcher:
         self.max_sequence = cfg.data.max_prompt_tokens + rollout.max_new_tokens
         self.needs = RunNeeds(max_sequence_tokens=self.max_sequence, micro_batch_tokens=train.micro_batch_tokens,
                               samples_per_optimizer_step=train.mini_batch_size * train.n_samples_per_prompt,
-                              padded_vocab=padded_vocab(shape.vocab_size, cfg.model.make_vocab_size_divisible_by))
+                              padded_vocab=padded_vocab(shape.vocab_size, cfg.model.make_vocab_size_divisible_by),
+                              ipc_weight_sync=rollout.weight_sync == "tensor")
         self.work = Workload(sequences_per_step=train.train_batch_size * train.n_samples_per_prompt,
                              optimizer_steps=train.optimizer_steps_per_rl_step,
                              max_prompt_tokens=cfg.data.max_prompt_tokens, max_new_tokens=rollout.max_new_tokens,
@@ -224,6 +227,8 @@ class Searcher:
         return c
 
     def engine_gpu_choices(self) -> list[int]:
+        if self.needs.ipc_weight_sync:
+            return []  # CUDA IPC reaches only engines on the trainer's GPUs
         step = self.gpus_per_node if self.gpus > self.gpus_per_node else max(1, self.gpus // 2)
         return list(range(step, self.gpus, step))
 
@@ -259,6 +264,10 @@ def search(cfg: RunConfig, shape: ModelShape, gpus: int, gpu_memory_gib: float, 
                          f"{cfg.cluster.gpus_per_node} beyond one node")
     if gpu_memory_gib <= a.reserve_gib:
         raise ValueError(f"--gpu-memory {gpu_memory_gib} GiB leaves nothing beside the {a.reserve_gib} GiB reserve")
+    if cfg.rollout.weight_sync == "tensor" and gpus > cfg.cluster.gpus_per_node:
+        raise ValueError(f"--gpus {gpus}: rollout.weight_sync: tensor (CUDA IPC) cannot cross nodes "
+                         f"(cluster.gpus_per_node={cfg.cluster.gpus_per_node}); search with --set "
+                         "rollout.weight_sync=distributed or disk")
     searcher = Searcher(cfg, shape, gpus, gpu_memory_gib, a)
     candidates = searcher.all_candidates()
     considered = searcher.considered

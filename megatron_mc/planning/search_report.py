@@ -7,6 +7,7 @@ from megatron_mc.planning.search import Candidate, SearchResult
 from megatron_mc.planning.step_time import Assumptions
 
 SAME_MEMORY_GIB = 0.5
+CLOSE = 0.01  # step times within 1% are within the model's error
 
 
 def assumptions_text(a: Assumptions) -> str:
@@ -43,7 +44,7 @@ def _layout_difference(better: Candidate, worse: Candidate) -> str:
 
 def _fields(c: Candidate) -> dict:
     p = c.par
-    return {"tp": p.tp, "pp": p.pp, "vpp": p.virtual_stages, "cp": p.cp, "ep": p.ep, "etp": p.expert_tp,
+    return {"tp": p.tp, "pp": p.pp, "vpp": p.virtual_stages, "cp": p.cp, "ep": p.ep, "etp": p.etp,
             "recompute": c.recompute.label(), "placement": c.mode, "engine GPUs": c.engine_gpus,
             "engine tp": c.engine_tp}
 
@@ -83,6 +84,14 @@ def format_search(result: SearchResult, top: int) -> str:
              f"{result.considered} train layouts tried, {result.fitting} distinct ones fit", assumptions_text(result.assumptions), ""]
     lines += _configured_lines(result) + [""]
     if result.fits:
+        best = result.fits[0].step
+        close = [c for c in result.fits if c.step <= best * (1 + CLOSE)]
+        if len(close) > 1:
+            frugal = min(close, key=lambda c: c.peak)
+            lines += [f"{len(close)}{'+' if len(close) == len(result.fits) else ''} layouts are within "
+                      f"{100 * CLOSE:.0f}% of the best step time, closer than this model can tell apart; the "
+                      f"most frugal of them: {frugal.layout_text()} ({frugal.mode}), "
+                      f"peak {frugal.peak / GIB:.1f} GiB", ""]
         shown = result.fits[:top]
         for rank, c in enumerate(shown, 1):
             lines += candidate_lines(rank, c)

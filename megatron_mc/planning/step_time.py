@@ -20,8 +20,9 @@ Training (per RL step, on W train GPUs):
               the last micro batch's backward (gradients) or the first one's forward (parameters) counts.
   A group stays on NVLink when its ranks fit in a node (Megatron orders ranks tp, cp, ep, dp, pp); else
   it runs at the inter-node bandwidth per GPU.
-Rollout: each engine decodes its share of the sequences; a decode step reads the engine's weights and
-  the KV cache of the sequences in flight from HBM (a roofline at the stated bandwidth; compute-bound
+Rollout: each engine decodes its share of the sequences; a decode step reads the engine's weights (MoE:
+  the experts its tokens route to, routing taken as uniform) and the KV cache of the sequences in flight
+  from HBM (a roofline at the stated bandwidth; compute-bound
   when the batch is large), plus 10 us per all-reduce (two per layer) when the engine has tp > 1; or,
   when --decode-tokens-per-s is given, the engine runs at that rate. Sequences in flight: what the KV
   cache holds at the mean length, at most the engine's share of the step. The longest response decodes on after
@@ -160,12 +161,22 @@ def train_time(shape: ModelShape, work: Workload, a: Assumptions, par: ParallelC
 def engine_decode_step(shape: ModelShape, a: Assumptions, engine_tp: int, batch: int, context: float) -> float:
     """Seconds of one decode step of `batch` sequences at `context` tokens each on one engine: the larger of
     reading weights and KV from HBM and the matmuls, plus two small all-reduces per layer under tp."""
-    weights = total_params(shape) * 2 / engine_tp
+    weights = weights_read(shape, batch) * 2 / engine_tp
     kv = batch * context * kv_bytes_per_token(shape, engine_tp)
     memory = (weights + kv) / (a.hbm_gbs * GB)
     compute = 2 * active_params(shape) * batch / (engine_tp * a.tflops * 1e12)
     all_reduces = 2 * shape.num_layers * DECODE_ALL_REDUCE_S if engine_tp > 1 else 0.0
     return max(memory, compute) + all_reduces
+
+
+def weights_read(shape: ModelShape, batch: int) -> float:
+    """Parameters a decode step of `batch` tokens reads: all of a dense model; of an MoE model the experts
+    at least one token routes to (uniform routing: each expert is missed with probability (1 - k/E)^batch)."""
+    if not shape.num_experts:
+        return total_params(shape)
+    experts = shape.num_layers * shape.num_experts * 3 * shape.hidden_size * shape.moe_ffn_hidden_size
+    touched = 1 - (1 - shape.experts_per_token / shape.num_experts) ** batch
+    return total_params(shape) - experts + experts * touched
 
 
 def active_params(shape: ModelShape) -> float:

@@ -238,13 +238,13 @@ def test_run_level_rules_name_what_breaks():
     assert layout_problem(shape, needs, ParallelConfig(), 4, Recompute("full", (), "block", 3)) is None
 
 
-def _search(name, gpus, memory=80.0, **assumed):
+def _search(name, gpus, memory=80.0, weight_sync=None, **assumed):
     from megatron_mc.config import load_config
     from megatron_mc.planning.model_shape import load_model_shape
     from megatron_mc.planning.search import search
     from megatron_mc.planning.step_time import Assumptions
 
-    cfg = load_config(CONFIGS / name)
+    cfg = load_config(CONFIGS / name, [f"rollout.weight_sync={weight_sync}"] if weight_sync else [])
     return search(cfg, load_model_shape(cfg.model.hf_dir), gpus, memory, Assumptions(**assumed), keep=1000)
 
 
@@ -261,8 +261,11 @@ def test_ranked_layouts_all_fit_and_more_memory_only_adds_layouts():
 
 
 def test_dense_4b_on_one_node_wins_with_little_tensor_parallelism():
-    best = _search("qwen3_4b_microcoder_grpo.yaml", 8).fits[0]
-    assert best.par.tp <= 2 and best.mode == "colocate" and best.train_gpus == 8
+    fits = _search("qwen3_4b_microcoder_grpo.yaml", 8).fits
+    assert fits[0].par.tp <= 2 and fits[0].mode == "colocate" and fits[0].train_gpus == 8
+    # its CUDA IPC weight sync (rollout.weight_sync: tensor) keeps every layer on the engines' GPUs
+    assert all(c.par.pp == 1 and c.mode == "colocate" for c in fits)
+    assert any(c.par.pp > 1 for c in _search("qwen3_4b_microcoder_grpo.yaml", 8, weight_sync="disk").fits)
 
 
 def test_disaggregated_overlap_changes_the_step():
@@ -323,6 +326,7 @@ def test_cli_says_what_the_closest_layouts_lack(capsys):
 @pytest.mark.parametrize("args,named", [
     (["--gpus", "12"], "--gpus 12: expected a positive number of GPUs, whole nodes"),
     (["--gpus", "0"], "--gpus 0"),
+    (["--gpus", "16"], "--gpus 16: rollout.weight_sync: tensor (CUDA IPC) cannot cross nodes"),
     ([], "--search needs --gpus N"),
     (["--gpus", "8", "--set", "parallel.tq=2"], "parallel.tq"),
     (["--gpus", "8", "--tflops", "0"], "--tflops must be > 0"),
