@@ -46,6 +46,18 @@ def test_html_and_latex_remnants_are_cleaned():
     assert clean_statement(latex) == "Output\nPrint (sum_i=1^n i^2) mod m for 1 <= n <= 10^18, YES if a != b."
 
 
+def test_angle_brackets_that_are_not_html_stay():
+    assert clean_statement("Print YES if a<b and b>c") == "Print YES if a<b and b>c"
+    assert clean_statement("vector<int> f(vector<int>& a)") == "vector<int> f(vector<int>& a)"
+    assert clean_statement("Count 1 <= i < p <= n such that a_i > a_p.") == \
+        "Count 1 <= i < p <= n such that a_i > a_p."
+    assert clean_statement("if x<i and i>0 then y") == "if x<i and i>0 then y"
+    # real HTML around them is still cleaned
+    markup = ('<div class="statement"><span style=\'color:red\'>a<b</span><br/><ul><li>one</li><li>two</li></ul>'
+              '<img src="a.png" /><A HREF="u">link</A></div><h2>Output</h2>x<i>y</i><!-- note -->')
+    assert clean_statement(markup) == "a<b\n\n- one\n\n- two\nlink\n\nOutput\nxy"
+
+
 def test_sections_found_by_heading_or_stream_name():
     assert missing_sections("Sum.\n-----Input-----\nn\n-----Output-----\nx") == []
     assert missing_sections("Sum.\n## Input Format\nn\nOutput:\nx") == []

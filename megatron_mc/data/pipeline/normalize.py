@@ -22,12 +22,31 @@ _TEXT_COMMAND = re.compile(r"\\(?:texttt|textbf|textit|text|mathrm|mathit|mathbf
 _SCRIPT = re.compile(r"([\^_])\{([^{}]*)\}")
 _MATH_DELIMITERS = re.compile(r"\$\$\$|\$\$|\$|\\\(|\\\)|\\\[|\\\]")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{[^{}]*\}")
-_BLOCK_TAG = re.compile(r"<\s*(?:br|/p|p|/div|div|/li|/h\d|h\d|/pre|pre|/tr)\b[^>]*>", re.IGNORECASE)
-_LIST_ITEM = re.compile(r"<\s*li\b[^>]*>", re.IGNORECASE)
-_SUP = re.compile(r"<\s*sup\s*>(.*?)<\s*/\s*sup\s*>", re.IGNORECASE | re.DOTALL)
-_SUB = re.compile(r"<\s*sub\s*>(.*?)<\s*/\s*sub\s*>", re.IGNORECASE | re.DOTALL)
-_DROPPED = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+# Only real HTML is markup: `<` right before a known tag name (optionally `/`-prefixed), then a proper tag end.
+# Anything else between < and > ("a<b and b>c", "vector<int>", "i < p <= n ... a_i > a_p") is statement text.
+_HTML_TAGS = ("p|br|div|span|b|i|u|s|em|strong|code|pre|sub|sup|ul|ol|li|dl|dt|dd|h[1-6]|table|thead|tbody|tfoot|"
+              "tr|td|th|img|a|var|tt|section|blockquote|hr|center|font|small|big|strike|del|ins|kbd|samp|cite|"
+              "q|abbr|mark|label|figure|figcaption|caption|col|colgroup|nobr|wbr|article|header|footer|main|nav")
+# attributes need a value: "<b and b>" (in "a<b and b>c") is text, not a bold tag with attributes "and" and "b"
+_ATTRS = r"""(?:\s+[A-Za-z_:][-\w:.]*\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>=`]+))*\s*/?"""
+_OPEN = rf"<(?:{_HTML_TAGS})(?![\w-]){_ATTRS}>"
+_CLOSE = rf"</(?:{_HTML_TAGS})\s*>"
+
+
+def _tag(names: str, closing: bool | None) -> re.Pattern:
+    """A pattern for tags `names`: opening (with attributes) when closing is False, closing when True, both None."""
+    opening, ending = rf"<(?:{names})(?![\w-]){_ATTRS}>", rf"</(?:{names})\s*>"
+    pattern = {False: opening, True: ending, None: f"{opening}|{ending}"}[closing]
+    return re.compile(pattern, re.IGNORECASE)
+
+
+_BLOCK_TAG = re.compile("|".join([_tag("br|p|div|h[1-6]|pre", None).pattern, _tag("li|tr", True).pattern]),
+                        re.IGNORECASE)
+_LIST_ITEM = _tag("li", False)
+_SUP = re.compile(r"<sup\s*>(.*?)</sup\s*>", re.IGNORECASE | re.DOTALL)
+_SUB = re.compile(r"<sub\s*>(.*?)</sub\s*>", re.IGNORECASE | re.DOTALL)
+_DROPPED = re.compile(rf"<(script|style)(?![\w-]){_ATTRS}>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(f"{_OPEN}|{_CLOSE}|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 
 # A heading line ("Input", "## Output:", "-----Input-----", "Input Format", "Input Specification") ...
 _HEADING = r"^[\s#*\-=]*{word}(?:\s+(?:format|specification|description))?[\s:*\-=]*$"
