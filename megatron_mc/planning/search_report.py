@@ -88,10 +88,11 @@ def format_search(result: SearchResult, top: int) -> str:
         close = [c for c in result.fits if c.step <= best * (1 + CLOSE)]
         if len(close) > 1:
             frugal = min(close, key=lambda c: c.peak)
-            lines += [f"{len(close)}{'+' if len(close) == len(result.fits) else ''} layouts are within "
-                      f"{100 * CLOSE:.0f}% of the best step time, closer than this model can tell apart; the "
-                      f"most frugal of them: {frugal.layout_text()} ({frugal.mode}), "
-                      f"peak {frugal.peak / GIB:.1f} GiB", ""]
+            which = ("#1 is also the one with the least memory" if frugal is close[0] else
+                     f"the one with the least memory: {frugal.layout_text()} ({frugal.mode}), "
+                     f"peak {frugal.peak / GIB:.1f} GiB")
+            lines += [f"{len(close)} layouts are within {100 * CLOSE:.0f}% of the best step time, closer than this "
+                      f"model can tell apart; {which}", ""]
         shown = result.fits[:top]
         for rank, c in enumerate(shown, 1):
             lines += candidate_lines(rank, c)
