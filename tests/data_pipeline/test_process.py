@@ -3,8 +3,10 @@ MinHash LSH), decontamination by date and n-grams, the test cap, format instruct
 import dataclasses
 import json
 
+import pytest
+
 from judge.loaders import load_problems
-from judge.problem import Problem, TestCase
+from judge.problem import Problem, ProblemError, TestCase
 from megatron_mc.data.pipeline.collect import CollectConfig, SourceConfig, run_collect
 from megatron_mc.data.pipeline.decontaminate import DecontaminationConfig, EvalSetConfig
 from megatron_mc.data.pipeline.dedup import DedupConfig
@@ -115,6 +117,38 @@ def test_decontamination_by_date_and_ngrams(tmp_path):
     assert reasons(out) == {"on-window-start": "released_in_eval_window", "copied": "eval_ngram_overlap"}
     assert "'eval/1'" in out.rejected[1].detail
     assert out.report["evaluation_problems"] == 1 and out.report["without_release_date"] == 1
+
+
+def test_dates_are_compared_as_dates(tmp_path):
+    # "20250101" is a valid (basic) ISO date; compared as text, "2025-06-01" < "20250101" kept a 2025 problem
+    cfg = DecontaminationConfig(window_start="20250101", eval_sets=[])
+    out = process(tmp_path, [
+        rec("june-2025", "Sort the numbers." + IO, release_date="2025-06-01"),
+        rec("unpadded-2025", "Sort the numbers in reverse." + IO, release_date="2025-1-5"),
+        rec("lcb-datetime", "Sort the strings." + IO, release_date="2024-12-31T23:00:00"),
+        rec("lcb-datetime-in", "Sort the strings in reverse." + IO, release_date="2025-01-01T00:00:00"),
+        rec("2024", "Count the words." + IO, release_date="2024-11-30"),
+    ], decontaminate=cfg)
+    assert reasons(out) == {"june-2025": "released_in_eval_window", "unpadded-2025": "released_in_eval_window",
+                            "lcb-datetime-in": "released_in_eval_window"}
+    with pytest.raises(ValueError, match="'March 2019'"):
+        DecontaminationConfig(window_start="March 2019")
+
+
+def test_a_release_date_that_does_not_parse_names_file_row_and_key(tmp_path):
+    def row(release_date):
+        return {"id": "p", "kind": "stdio", "tests": [{"input": "1\n", "output": "1\n"}], "statement": "x",
+                "release_date": release_date}
+
+    for bad in ("2025", "March 2019", "2025-13-01"):
+        path = tmp_path / "mine.jsonl"
+        path.write_text(json.dumps(row("2023-01-01")) + "\n" + json.dumps(row(bad)) + "\n")
+        with pytest.raises(ProblemError) as info:
+            run_collect(CollectConfig([SourceConfig("jsonl", str(path))]), StageContext(tmp_path / "c", quiet=True))
+        assert f"{path}, row 2: 'release_date': expected a date" in str(info.value) and repr(bad) in str(info.value)
+    path.write_text(json.dumps(row("2025-1-5")) + "\n" + json.dumps({**row(None), "id": "q"}) + "\n")
+    out = run_collect(CollectConfig([SourceConfig("jsonl", str(path))]), StageContext(tmp_path / "c", quiet=True))
+    assert [r.release_date for r in out.kept] == ["2025-01-05", None]
 
 
 def test_lcb_rows_as_evaluation_set(tmp_path):

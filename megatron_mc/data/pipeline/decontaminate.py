@@ -3,11 +3,11 @@ problem may be in the evaluation, so it goes) and by word n-grams shared with an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from judge.loaders import FORMATS, load_problems
 from megatron_mc.data.pipeline.dedup import shingles
+from megatron_mc.data.pipeline.record import parse_date
 
 BUNDLED_EVAL_SET = Path(__file__).resolve().parent / "corpus" / "eval_set.jsonl"
 
@@ -24,14 +24,14 @@ class EvalSetConfig:
 
 @dataclass
 class DecontaminationConfig:
-    window_start: str | None = "2025-01-01"   # ISO date; None: no date rule
+    window_start: str | None = "2025-01-01"   # a date (record.parse_date: "2025-01-01", ...); None: no date rule
     eval_sets: list[EvalSetConfig] = field(default_factory=lambda: [EvalSetConfig()])
     ngram: int = 13                            # words per n-gram (13, as in GPT-3's and DeepCoder's checks)
     min_shared_ngrams: int = 1                 # this many shared n-grams make a problem contaminated
 
     def __post_init__(self) -> None:
         if self.window_start is not None:
-            date.fromisoformat(self.window_start)   # ValueError names the bad value
+            parse_date(self.window_start)   # ValueError names the bad value
         if self.ngram < 1 or self.min_shared_ngrams < 1:
             raise ValueError("ngram and min_shared_ngrams must be >= 1")
 
@@ -52,8 +52,8 @@ class Decontaminator:
                     self.eval_ngrams.setdefault(gram, problem.id)
 
     def check(self, statement: str, release_date: str | None) -> tuple[str, str] | None:
-        """None when clean, else (reason, detail)."""
-        if self.cfg.window_start and release_date and release_date >= self.cfg.window_start:
+        """None when clean, else (reason, detail). Dates are compared as dates (record.parse_date), never as text."""
+        if self.cfg.window_start and release_date and parse_date(release_date) >= parse_date(self.cfg.window_start):
             return "released_in_eval_window", f"released {release_date}, window starts {self.cfg.window_start}"
         shared = [g for g in shingles(statement, self.cfg.ngram, signs=False) if g in self.eval_ngrams]
         if len(shared) >= self.cfg.min_shared_ngrams:

@@ -6,7 +6,9 @@ A row of any stage's JSONL output is `ProblemRecord.to_row()`: the judge's norma
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from judge.problem import DATASET_KEYS, Problem, ProblemError
@@ -19,7 +21,7 @@ class ProblemRecord:
     problem: Problem                        # what the judge runs: tests, limits, kind, fn_name, checker, comparison
     source: str                             # adapter that produced it: "livecodebench", "taco", "humaneval", "bundled", ...
     statement: str = ""
-    release_date: str | None = None         # ISO date "YYYY-MM-DD"
+    release_date: str | None = None         # ISO date "YYYY-MM-DD" (from_row normalizes what parse_date reads)
     platform: str | None = None             # "codeforces", "atcoder", "leetcode", "kattis", ...
     difficulty: str | None = None           # the source's own label ("easy"/"medium"/"hard", or a rating as text)
     starter_code: str | None = None
@@ -54,7 +56,7 @@ class ProblemRecord:
                 problem=problem,
                 source=_text(row, "source", where, default=source),
                 statement=_text(row, "statement", where, default="") or "",
-                release_date=_text(row, "release_date", where),
+                release_date=_date(row, "release_date", where),
                 platform=_text(row, "platform", where),
                 difficulty=None if row.get("difficulty") is None else str(row["difficulty"]),
                 starter_code=_text(row, "starter_code", where),
@@ -74,6 +76,41 @@ def _text(row: dict, key: str, where: str, default: str | None = None) -> str | 
     if not isinstance(value, str):
         raise ProblemError(f"{where}: {key!r} must be a string, got {type(value).__name__}")
     return value
+
+
+_YMD = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\S.*")
+
+
+def parse_date(value: Any) -> date:
+    """A date from "YYYY-MM-DD" (also "2025-1-5" and the basic "20250105") or an ISO datetime with a time part
+    ("2024-08-03T00:00:00", as LiveCodeBench has; "Z" allowed). Anything else ("2025", "March 2019") is a
+    ValueError: compared as text, such values would fall on the wrong side of a date."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    text = value.strip() if isinstance(value, str) else None
+    try:
+        if text is not None:
+            if match := _YMD.fullmatch(text):
+                return date(*map(int, match.groups()))
+            if re.fullmatch(r"\d{8}", text):
+                return date.fromisoformat(text)
+            if _DATETIME.fullmatch(text):
+                return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        pass
+    raise ValueError(f"expected a date such as 2024-05-31 (or 2024-08-03T00:00:00), got {value!r}")
+
+
+def _date(row: dict, key: str, where: str) -> str | None:
+    """The row's date as "YYYY-MM-DD"; null (or absent) stays None: some sources have no dates."""
+    value = row.get(key)
+    if value is None:
+        return None
+    try:
+        return parse_date(value).isoformat()
+    except ValueError as e:
+        raise ProblemError(f"{where}: {key!r}: {e}") from None
 
 
 def _solutions(row: dict, key: str, where: str) -> list[dict]:
