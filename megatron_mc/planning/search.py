@@ -155,7 +155,7 @@ class Searcher:
             return None
         dp = par.dp(world)
         layout = TrainLayout(tp=par.tp, pp=par.pp, cp=par.cp, ep=par.ep, etp=par.expert_tp, dp=dp,
-                             expert_dp=world // (par.expert_tp * par.ep * par.pp), distributed_optimizer=True,
+                             expert_dp=world // (par.expert_tp * par.ep * par.pp), distributed_optimizer=par.distributed_optimizer,
                              sequence_parallel=par.sequence_parallel, recompute=recompute.kind,
                              micro_batch_tokens=self.work.micro_batch_tokens, dtype=self.cfg.model.dtype)
         memory = train_memory_with(self.shape, layout, recompute, par.virtual_stages, micro_batches(self.work, self.a, dp),
