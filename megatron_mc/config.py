@@ -95,6 +95,9 @@ class TrainConfig:
     # Sequences back to back in one row (THD: no padding between them, attention within each) instead
     # of right-padded rows; either way every rank runs as many micro-batches with near-equal tokens.
     pack_sequences: bool = True
+    # MoE models: per-step expert load, router entropy, aux loss and dropped tokens (moe/* metrics, read
+    # once per step with the loss metrics; trainer/moe_diagnostics.py). Dense models have none to report.
+    moe_diagnostics: bool = True
     seed: int = 1234
 
     def __post_init__(self) -> None:

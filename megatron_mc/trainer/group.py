@@ -14,6 +14,7 @@ from typing import Optional
 
 from megatron_mc.config import RunConfig
 from megatron_mc.trainer.batch import TrainBatch
+from megatron_mc.trainer.moe_diagnostics import merge_moe_metrics
 from megatron_mc.trainer.results import merge_logprobs, merge_train_metrics
 from rollout.placement import Placement, train_gpu_share
 from rollout.waits import get_within
@@ -115,6 +116,11 @@ class TrainActor:
         return getattr(self.worker, method)(*args, **kwargs)
 
 
+def _merged(per_rank: list[dict]) -> dict:
+    """The ranks' train results as the step's metrics: the loss metrics and, for MoE, the diagnostics."""
+    return merge_train_metrics(per_rank) | merge_moe_metrics(per_rank)
+
+
 class TrainGroup:
     def __init__(self, cfg: RunConfig, hf_dir: str, placement: Optional[Placement] = None, placement_group=None,
                  cpus_per_rank: Optional[float] = None, start_timeout_s: float = START_TIMEOUT_S,
@@ -163,10 +169,10 @@ class TrainGroup:
             batch.old_logprobs = self.compute_logprobs(batch)
         if self.cfg.algo.needs_reference_model and batch.ref_logprobs is None:
             batch.ref_logprobs = self.compute_ref_logprobs(batch)
-        return merge_train_metrics(self._all("train", batch))
+        return _merged(self._all("train", batch))
 
     def train_sft(self, batch: TrainBatch) -> dict[str, float]:
-        return merge_train_metrics(self._all("train_sft", batch))
+        return _merged(self._all("train_sft", batch))
 
     def update_engine_weights(self, kind: str, engine_urls: list[str], version: int, **options) -> None:
         self._all("update_engine_weights", kind, engine_urls, version, **options)

@@ -34,6 +34,7 @@ from megatron_mc.trainer.checkpointing import load_training_checkpoint, save_tra
 from megatron_mc.trainer.lr_schedule import make_lr_scheduler
 from megatron_mc.trainer.balance import plan_micro_batches
 from megatron_mc.trainer.microbatches import MicroBatch, make_micro_batch, padding_micro_batch, shard_indices
+from megatron_mc.trainer.moe_diagnostics import MoEDiagnostics, find_routers
 from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntropy, units
 from megatron_mc.trainer.offload import RESIDENT, HostOffload
 from megatron_mc.trainer.reference import ReferenceWeights
@@ -56,6 +57,7 @@ class TrainWorker:
         self.adapter = load_adapter(model_cfg)
         chunks = build_model(model_cfg, cfg.parallel, self.adapter)
         load_hf_weights(chunks, self.adapter, hf_dir)
+        self.moe_diagnostics = MoEDiagnostics(find_routers(chunks) if cfg.train.moe_diagnostics else [])
         self.model = wrap_ddp(chunks, cfg.parallel)
         # the KL term's reference: the start weights, taken before any training checkpoint is loaded
         self.reference = ReferenceWeights(self.model) if cfg.algo.needs_reference_model else None
@@ -240,11 +242,12 @@ class TrainWorker:
     def _optimize(self, mini_batches: list[TrainBatch], objective) -> dict:
         records, steps = [], []
         self._computing("training")
-        for mini in mini_batches:
-            record, step = self._optimizer_step(mini, objective)
-            records += record
-            steps.append(step)
-        return {"records": records if self.reports else [], "steps": steps}
+        with self.moe_diagnostics.recording():
+            for mini in mini_batches:
+                record, step = self._optimizer_step(mini, objective)
+                records += record
+                steps.append(step)
+        return {"records": records if self.reports else [], "steps": steps, "moe": self.moe_diagnostics.read()}
 
     def _optimizer_step(self, mini: TrainBatch, objective) -> tuple[list, dict]:
         total_units = units(objective.unit, [len(r) for r in mini.response_ids])
