@@ -298,6 +298,22 @@ def test_step_time_grows_with_communication_and_slower_links():
     assert bubble > train_time(shape, work, Assumptions(), ParallelConfig(pp=4, vpp=2), 16, Recompute(), params)["bubble"]
 
 
+def test_rollout_time_from_a_given_rate_or_the_roofline():
+    from megatron_mc.planning.step_time import Assumptions, Workload, rollout_time, weights_read
+
+    work = Workload(sequences_per_step=64, optimizer_steps=1, max_prompt_tokens=1000, max_new_tokens=3000,
+                    micro_batch_tokens=4096, forward_only_passes=1, gpus_per_node=8, dtype_bytes=2)
+    dense = _shape(hidden_size=1024, num_heads=16, num_kv_heads=8, head_dim=64, ffn_hidden_size=4096)
+    given = rollout_time(dense, work, Assumptions(decode_tokens_per_s=1000, tflops=1e9), 4, 1, 64)
+    assert given == pytest.approx(16 * 1500 / 1000, rel=1e-3)  # 16 sequences an engine, 1500 tokens each
+    roofline = Assumptions()
+    assert rollout_time(dense, work, roofline, 8, 1, 64) < rollout_time(dense, work, roofline, 4, 1, 64)
+    assert rollout_time(dense, work, roofline, 4, 1, 4) > rollout_time(dense, work, roofline, 4, 1, 64)
+    moe = _shape(num_experts=64, moe_ffn_hidden_size=32, experts_per_token=4)
+    assert weights_read(moe, 1) < weights_read(moe, 8) < weights_read(moe, 512) <= weights_read(moe, 10 ** 6)
+    assert weights_read(dense, 1) == weights_read(dense, 512)
+
+
 CLI_CASES = [("qwen3_30b_a3b_moe.yaml", 16), ("qwen3_30b_a3b_moe.yaml", 64), ("qwen3_32b_microcoder_grpo.yaml", 48)]
 
 
