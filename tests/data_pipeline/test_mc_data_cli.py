@@ -172,3 +172,66 @@ def test_example_configs_load_and_default_yaml_is_the_embedded_default():
     user = load_config(examples / "user_files.yaml")
     assert [s.kind for s in user.collect.sources][:2] == ["livecodebench", "taco"]
     assert user.process.decontaminate.eval_sets[0].format == "livecodebench"
+
+
+def test_engine_and_evaluation_set_contents_are_part_of_the_stage_hashes(tmp_path):
+    out = tmp_path / "run"
+    source = problems_file(tmp_path / "mine.jsonl", 3)
+    eval_set = tmp_path / "eval.jsonl"
+    eval_set.write_text(json.dumps({"id": "eval/0", "kind": "stdio", "tests": [{"input": "1\n", "output": "1\n"}],
+                                    "statement": "Nothing like the training problems at all."}) + "\n")
+    config = write_config(tmp_path / "data.yaml", source, out,
+                          collect={"sources": [{"kind": "jsonl", "path": str(source)}]},
+                          process={"decontaminate": {"eval_sets": [{"path": str(eval_set)}]}})
+    for stage in ("collect", "process", "filter"):
+        assert mc_data(stage, "--config", str(config), "--quiet", cwd=tmp_path).returncode == 0
+    assert manifest(out)["stages"]["process"]["out"] == 3
+    # the evaluation set now holds double-0's statement: process runs again and drops it
+    double_0 = json.loads(source.read_text().splitlines()[0])
+    eval_set.write_text(json.dumps({"id": "eval/0", "kind": "stdio", "tests": [{"input": "1\n", "output": "1\n"}],
+                                    "statement": double_0["statement"]}) + "\n")
+    again = mc_data("process", "--config", str(config), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "skipped" not in again.stderr
+    process = manifest(out)["stages"]["process"]
+    assert process["out"] == 2 and process["rejections_by_reason"] == {"eval_ngram_overlap": 1}
+    # another engine: filter runs again (its predictor and reference policy would be another model)
+    assert mc_data("filter", "--config", str(config), "--quiet", cwd=tmp_path).returncode == 0   # new input
+    assert "filter: done before" in mc_data("filter", "--config", str(config), cwd=tmp_path).stderr
+    for override in ("engine.model_path=/models/other", "engine.url=http://127.0.0.1:9"):
+        rerun = mc_data("filter", "--config", str(config), "--set", override, cwd=tmp_path)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "filter: done before" not in rerun.stderr
+
+
+def test_statistics_before_selection_are_the_filter_scored_problems(tmp_path):
+    out = tmp_path / "run"
+    source = problems_file(tmp_path / "mine.jsonl", 10)
+    config = write_config(tmp_path / "data.yaml", source, out,
+                          collect={"sources": [{"kind": "jsonl", "path": str(source)},
+                                               {"kind": "tiny_tasks", "limit": 10}]},
+                          filter={"difficulty": {"predictor": "heuristic"}})
+    done = mc_data("run", "--config", str(config), "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    stages = manifest(out)["stages"]
+    scored = (out / "filter" / "scored.jsonl").read_text().count("\n")
+    assert scored == stages["filter"]["in"] - stages["filter"]["rejections_by_reason"].get("too_few_tests", 0)
+    assert stages["filter"]["out"] < scored   # selection dropped some: "before" is not verify's input
+    statistics = json.loads((out / "verify" / "statistics.json").read_text())
+    assert statistics["before"]["total"] == scored
+    assert stages["verify"]["report"]["statistics"]["before"]["total"] == scored
+    assert statistics["after"]["total"] == stages["verify"]["out"]
+
+
+def test_stage_errors_are_messages_not_tracebacks(tmp_path):
+    out = tmp_path / "run"
+    source = problems_file(tmp_path / "mine.jsonl", 3)
+    config = write_config(tmp_path / "data.yaml", source, out,
+                          collect={"sources": [{"kind": "jsonl", "path": str(source)}]},
+                          filter={"difficulty": {"predictor": "llm"}})
+    failed = mc_data("run", "--config", str(config), cwd=tmp_path)
+    assert failed.returncode == 2
+    assert "mc-data: error: filter.difficulty.predictor is 'llm' but there is no endpoint" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    ignored = mc_data("run", "--config", str(config), "--input", str(source), cwd=tmp_path)
+    assert ignored.returncode == 2 and "--input is the input of one stage after collect" in ignored.stderr

@@ -22,6 +22,8 @@ import yaml
 
 from judge.problem import ProblemError
 from megatron_mc.data.pipeline.config import PipelineConfig, load_config, section_dict
+from megatron_mc.data.pipeline.difficulty.llm_predictor import LLMEndpointError
+from megatron_mc.data.pipeline.filter import SCORED_NAME
 from megatron_mc.data.pipeline.jsonl import read_records
 from megatron_mc.data.pipeline.manifest import MANIFEST_NAME, Manifest, content_hash, file_hash
 from megatron_mc.data.pipeline.record import STAGES, ProblemRecord
@@ -58,6 +60,24 @@ def _collect_input_hash(cfg: PipelineConfig) -> str:
         else:
             seen.append(None)
     return content_hash(seen)
+
+
+def stage_config_hash(cfg: PipelineConfig, name: str) -> str:
+    """What decides a stage's output besides its input: its own section, plus the engine for filter (the
+    difficulty predictor and the reference policy run on it) and the evaluation sets' contents for process
+    (decontamination reads them)."""
+    hashed = {"section": section_dict(cfg, name)}
+    if name == "filter":
+        hashed["engine"] = to_dict(cfg.engine)
+    if name == "process":
+        hashed["eval_sets"] = [_eval_set_hash(e.path) for e in cfg.process.decontaminate.eval_sets]
+    return content_hash(hashed)
+
+
+def _eval_set_hash(path: str | None) -> str | None:
+    from megatron_mc.data.pipeline.decontaminate import BUNDLED_EVAL_SET
+
+    return file_hash(Path(path).expanduser() if path else BUNDLED_EVAL_SET)
 
 
 class Pipeline:
@@ -102,21 +122,32 @@ class Pipeline:
         return records
 
     def _run_one(self, name: str, records: list[ProblemRecord] | None, input_path: Path | None):
+        before = None
         if name == "collect":
             input_hash, count_in = _collect_input_hash(self.cfg), None
         else:
+            previous = self.out_dir / STAGES[STAGES.index(name) - 1] / KEPT_NAME
             if input_path is None:
-                input_path = self.out_dir / STAGES[STAGES.index(name) - 1] / KEPT_NAME
+                input_path = previous
             if not input_path.is_file():
                 raise ProblemError(f"{input_path}: no input for stage {name!r}; run the stage before it "
                                    "(or mc-data run), or give --input FILE")
             if records is None:
                 records = read_records(input_path)
             input_hash, count_in = file_hash(input_path), len(records)
+            scored = self.out_dir / "filter" / SCORED_NAME
+            if name == "verify" and input_path == previous and scored.is_file():
+                before = scored   # every problem the filter scored: the statistics' "before selection"
         stage_cfg = getattr(self.cfg, name)
         function = _stage_function(name)
-        return run_stage(name, lambda ctx: function(records, stage_cfg, ctx), run_dir=self.out_dir,
-                         manifest=self.manifest, config_hash=content_hash(section_dict(self.cfg, name)),
+
+        def run(ctx):
+            if before is None:
+                return function(records, stage_cfg, ctx)
+            return function(records, stage_cfg, ctx, before=read_records(before))
+
+        return run_stage(name, run, run_dir=self.out_dir,
+                         manifest=self.manifest, config_hash=stage_config_hash(self.cfg, name),
                          input_hash=input_hash, count_in=count_in, workers=self.cfg.workers, quiet=self.quiet,
                          resources=self.resources)
 
@@ -129,19 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="the run folder (default: the config's out_dir)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one key, e.g. --set process.test_cap.max_tests=10 (repeatable; YAML values)")
-    parser.add_argument("--input", help="a stage's input JSONL (default: the previous stage's kept.jsonl)")
+    parser.add_argument("--input", help="the input JSONL of process, filter or verify (default: the previous "
+                        "stage's kept.jsonl); not for run or collect")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.input and args.command in ("run", "collect"):
+        print(f"mc-data: error: --input is the input of one stage after collect (process, filter or verify); "
+              f"{args.command} reads the configured collect.sources", file=sys.stderr)
+        return 2
     try:
         cfg = load_config(args.config, args.overrides)
         out_dir = Path(args.out or cfg.out_dir).expanduser()
         stages = list(STAGES) if args.command == "run" else [args.command]
         records = Pipeline(cfg, out_dir, quiet=args.quiet).run(stages, Path(args.input) if args.input else None)
-    except (ConfigError, ProblemError, FileNotFoundError) as e:
+    except (ConfigError, ProblemError, FileNotFoundError, ValueError, LLMEndpointError) as e:
+        # bad config or input, or an endpoint that does not answer: a message, not a traceback
         print(f"mc-data: error: {e}", file=sys.stderr)
         return 2
     print(f"mc-data: {args.command}: {len(records)} problems kept; manifest {out_dir / MANIFEST_NAME}"

@@ -102,6 +102,7 @@ def run_filter(records: list[ProblemRecord], cfg: FilterConfig, ctx) -> StageOut
         else:
             rejected.append(Rejection(record.id, STAGE, *reason))
     report = {"quality": {"in": len(records), "kept": len(kept)}}
+    (ctx.out_dir / SCORED_NAME).unlink(missing_ok=True)   # another run's scores are not this run's "before"
     if cfg.difficulty.enabled and kept:
         kept, dropped, report["difficulty"] = run_difficulty(kept, cfg.difficulty, ctx)
         rejected += dropped
