@@ -81,6 +81,18 @@ def test_codeforces_bad_row_names_file_row_and_key(tmp_path):
         collect(tmp_path, SourceConfig("codeforces", str(path)))
 
 
+def test_codeforces_limits_as_text(tmp_path):
+    path = tmp_path / "cf.jsonl"
+    rows = [_cf_row(time_limit="2 seconds", memory_limit="256 megabytes"), _cf_row(index="B", time_limit="1.5s")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = by_id(collect(tmp_path, SourceConfig("codeforces", str(path))))
+    assert (records["1843A"].problem.time_limit_s, records["1843A"].problem.memory_limit_mb) == (2.0, 256)
+    assert records["1843B"].problem.time_limit_s == 1.5
+    path.write_text(json.dumps(_cf_row(time_limit="two seconds")) + "\n")
+    with pytest.raises(ProblemError, match=rf"{path}, row 1: key 'time_limit': expected a number .*'two seconds'"):
+        collect(tmp_path, SourceConfig("codeforces", str(path)))
+
+
 def test_humaneval_from_its_package_judged_for_real(tmp_path):
     out = collect(tmp_path, SourceConfig("humaneval"))
     assert len(out.kept) == 163
@@ -132,3 +144,11 @@ def test_bundled_incorrect_solutions_fail_except_the_planted_weak_tests(tmp_path
     passing = sorted({r.id for r, res in zip(records, results) if res.verdict.name == "AC"})
     assert passing == ["bundled/absolute-difference"]
     assert len(records) >= 6
+
+
+def test_an_id_repeated_by_three_sources_gets_three_names(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"id": "a", "kind": "stdio", "tests": [{"input": "1\n", "output": "1\n"}],
+                                "statement": "x"}) + "\n")
+    out = collect(tmp_path, *(SourceConfig("jsonl", str(path)) for _ in range(3)))
+    assert [r.id for r in out.kept] == ["a", "jsonl/a", "jsonl/a#2"]

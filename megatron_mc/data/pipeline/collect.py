@@ -1,7 +1,8 @@
 """The collect stage: every configured source through its adapter (collect_sources/), ids made unique.
 
 Two sources can use the same id (LiveCodeBench and TACO both number their problems): a repeated id gets
-the source's label as a prefix ("taco/17"); an id repeated within one source is a rejection.
+the source's label as a prefix ("taco/17"), and a number when that name is taken too ("taco/17#2", "taco/17#3",
+...); an id repeated within one source is a rejection.
 """
 from __future__ import annotations
 
@@ -75,9 +76,18 @@ def run_collect(cfg: CollectConfig, ctx) -> StageOutput:
                 continue
             own_ids.add(record.id)
             if record.id in seen:
-                record.problem = dataclasses.replace(record.problem, id=f"{source.label}/{record.id}")
+                record.problem = dataclasses.replace(record.problem, id=_free_id(f"{source.label}/{record.id}", seen))
             seen.add(record.id)
             kept.append(record)
         per_source[source.label] = len(result.records)
         ctx.log(f"collect: {source.label}: {len(result.records)} problems, {len(result.rejected)} rejected")
     return StageOutput(kept, rejected, {"per_source": per_source})
+
+
+def _free_id(name: str, seen: set[str]) -> str:
+    """`name`, or `name#2`, `name#3`, ...: the first one no record collected so far has."""
+    candidate, n = name, 1
+    while candidate in seen:
+        n += 1
+        candidate = f"{name}#{n}"
+    return candidate

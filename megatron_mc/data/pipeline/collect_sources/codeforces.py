@@ -4,12 +4,13 @@
   title, description, input_format, output_format, note     statement parts (description required)
   official_tests | tests     [{"input", "output"}, ...]; else examples (the statement's samples)
   examples                   [{"input", "output"}, ...]: public tests, placed first
-  rating (int), tags (list of str), time_limit (seconds), memory_limit (MB)
+  rating (int), tags (list of str), time_limit (seconds; "2 seconds", "2s"), memory_limit (MB; "256 megabytes")
   contest_start (epoch seconds) | date (ISO)               the release date
   interaction_format (non-empty: an interactive problem), generated_checker (a testlib checker, C++)
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,20 @@ def _date(row: dict[str, Any], ref: RowRef) -> str | None:
     return iso_date(row.get("date"), "date", ref)
 
 
+def _limit(row: dict[str, Any], key: str, default: float, ref: RowRef, units: tuple[str, ...]) -> float:
+    """A number, or text such as "2 seconds", "2s", "256 megabytes" (the unit as Codeforces writes it)."""
+    value = row.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:" + "|".join(units) + r")?\s*", value, re.IGNORECASE)
+        if match:
+            return float(match.group(1))
+    raise ref.error(key, f"expected a number (or e.g. '2 {units[0]}'), got {value!r}")
+
+
 def _record(row: dict[str, Any], ref: RowRef, source: str) -> ProblemRecord:
     problem_id = _id(row, ref)
     public = _tests(row, "examples", ref)
@@ -80,11 +95,12 @@ def _record(row: dict[str, Any], ref: RowRef, source: str) -> ProblemRecord:
     if rating is not None and (isinstance(rating, bool) or not isinstance(rating, (int, float))):
         raise ref.error("rating", f"expected a number, got {rating!r}")
     checker = row.get("generated_checker")
+    time_limit_s = _limit(row, "time_limit", 2.0, ref, ("seconds", "second", "s"))
+    memory_limit_mb = int(_limit(row, "memory_limit", 256, ref, ("megabytes", "mb")))
     try:
         problem = Problem(
             id=problem_id, kind="stdio", tests=tests,
-            time_limit_s=float(row.get("time_limit") or 2.0),
-            memory_limit_mb=int(row.get("memory_limit") or 256),
+            time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb,
             checker=Checker("cpp", checker, "testlib") if checker else None,
             metadata={"public_tests": len(public), "contest_id": row.get("contest_id")},
         )
