@@ -7,9 +7,20 @@
            checker's own failure.
 Any other exit, a signal or a timeout is the checker's failure (SE), never the submission's.
 
-Checkers come with the problem, so they are trusted, but they still run in a subprocess with a time
-limit and rlimits (through util-linux `prlimit`), in the judging process and never in the zygote: they
-read the expected answer, which must never enter the zygote's memory (its children are forked from it).
+Checkers come with the problem, so they are trusted, but they still run sandboxed (start_trusted, shared
+with interactors, judge/interactive.py), on the judging side and never in the zygote: they read the
+expected answer, which must never enter the zygote's memory (its children are forked from it).
+  - rlimits through util-linux `prlimit` (address space, CPU, no core files), their own session, and the
+    whole group killed when they time out;
+  - when the judge runs as root, the user TRUSTED_UID (judge/sandbox.py: not root, not the submissions'
+    nobody, no supplementary groups), in a network namespace of its own (util-linux `unshare --net`, about
+    5 ms a start; where it cannot be made, without one and a note on stderr once), with a working folder
+    (input, answer, output, feedback) that only it can read. So it cannot read root's files (/etc/shadow),
+    write outside its folder except where any user may (/tmp), or reach the network. It is another user
+    than the submissions' so that they cannot reach it through /proc/PID (its folder, its memory).
+  - when the judge is not root, they run as the judging user, with the rlimits only.
+  - where that user cannot run this Python (an interpreter under a folder only root may enter, such as
+    /root/.pyenv), Python checkers and interactors run as the judging user, with a note on stderr once.
 A checker is prepared once per source (C++ compiled, Python written to a file) and cached.
 """
 from __future__ import annotations
@@ -25,6 +36,7 @@ import threading
 
 from judge.compile import default_standard
 from judge.problem import Checker
+from judge.sandbox import TRUSTED_UID
 from judge.verdict import Verdict
 
 VERDICTS_BY_EXIT = {
@@ -38,6 +50,7 @@ _COMPILE_TIMEOUT_S = 120.0
 _lock = threading.RLock()
 _prepared: dict[str, list[str] | CheckerError] = {}  # a checker that failed to compile fails the same way again
 _scratch: str | None = None
+_confinement: dict[bool, tuple[list[str], dict]] = {}  # by "is a Python program": command prefix, Popen kwargs
 
 
 class CheckerError(RuntimeError):
@@ -54,13 +67,84 @@ def check(checker: Checker, test_input: str, answer: str, output: bytes, time_li
             feedback = os.path.join(work, "feedback")
             os.mkdir(feedback)
             arguments, stdin = [input_path, answer_path, feedback + "/"], output
+        hand_over(work)
         timeout = max(CHECKER_MIN_TIME_S, 2 * time_limit_s)
+        process = start_trusted(command, arguments, work, timeout, stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            done = subprocess.run([*_limits(timeout), *command, *arguments], input=stdin, capture_output=True,
-                                  timeout=timeout, cwd=work, start_new_session=True)
+            process.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
             return Verdict.SE
-    return VERDICTS_BY_EXIT[checker.convention].get(done.returncode, Verdict.SE)
+        finally:
+            _kill_group(process.pid)
+            process.wait()
+    return VERDICTS_BY_EXIT[checker.convention].get(process.returncode, Verdict.SE)
+
+
+def start_trusted(command: list[str], arguments: list[str], work: str, cpu_s: float,
+                  **popen) -> subprocess.Popen:
+    """Start a problem's own program (a checker, an interactor) in its working folder `work` (given to it by
+    hand_over), sandboxed as the module's docstring says: its own session (kill it with os.killpg), rlimits,
+    and when root another user and no network. `popen`: its standard streams and other Popen arguments."""
+    prefix, user = _confinement_for(command[0] == sys.executable)
+    return subprocess.Popen([*prefix, *_limits(cpu_s), *command, *arguments], cwd=work, start_new_session=True,
+                            **user, **popen)
+
+
+def hand_over(work: str) -> None:
+    """Make the working folder and what is in it the trusted user's alone (when root; else nothing)."""
+    if os.geteuid() != 0:
+        return
+    for folder, subfolders, files in os.walk(work):
+        for name in [*subfolders, *files]:
+            os.chown(os.path.join(folder, name), TRUSTED_UID, TRUSTED_UID)
+    os.chown(work, TRUSTED_UID, TRUSTED_UID)
+    os.chmod(work, 0o700)
+
+
+def _confinement_for(python: bool) -> tuple[list[str], dict]:
+    """The command prefix and Popen arguments that make a trusted program another user without network;
+    probed once (per kind: Python needs its interpreter reachable by that user)."""
+    with _lock:
+        if python not in _confinement:
+            _confinement[python] = _probe_confinement(python)
+        return _confinement[python]
+
+
+def _probe_confinement(python: bool) -> tuple[list[str], dict]:
+    if os.geteuid() != 0:
+        return [], {}
+    probe = [sys.executable, "-S", "-c", ""] if python else ["true"]
+    unshare = shutil.which("unshare")
+    options = [[unshare, "--net", f"--setgid={TRUSTED_UID}", f"--setuid={TRUSTED_UID}", "--"]] if unshare else []
+    for prefix, user in [*((p, {}) for p in options),
+                         ([], {"user": TRUSTED_UID, "group": TRUSTED_UID, "extra_groups": []})]:
+        try:
+            done = subprocess.run([*prefix, *probe], capture_output=True, timeout=30, cwd="/", **user)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if done.returncode == 0:
+            if not prefix:
+                _note("problem programs (checkers, interactors) run without a network namespace of their own "
+                      "(`unshare --net` is missing or not permitted here)")
+            return prefix, user
+    if python:
+        _note(f"Python checkers and interactors run as the judging user (root): user {TRUSTED_UID} cannot run "
+              f"{sys.executable} (a folder on its path is closed to other users)")
+    else:
+        _note(f"checkers and interactors run as the judging user (root): cannot switch to user {TRUSTED_UID}")
+    return [], {}
+
+
+def _note(text: str) -> None:
+    print(f"mc-judge: {text}", file=sys.stderr)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _write(folder: str, name: str, content: str | bytes) -> str:
@@ -116,5 +200,6 @@ def _scratch_root() -> str:
     with _lock:
         if _scratch is None:
             _scratch = tempfile.mkdtemp(prefix="mc-checkers-")
+            os.chmod(_scratch, 0o711)  # the trusted user passes through to its folder and its program
             atexit.register(shutil.rmtree, _scratch, True)
         return _scratch

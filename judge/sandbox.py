@@ -27,6 +27,11 @@ import traceback
 from dataclasses import dataclass
 
 NOBODY = 65534
+# The user that a problem's own programs (checkers, interactors: judge/checker.py start_trusted) run as when
+# the judge is root: neither root nor the submissions' nobody, so that a submission cannot reach them through
+# /proc/PID (their working folder with the answer, their memory). 65533 is in Debian's reserved range
+# 65000-65533, which no package or person is given.
+TRUSTED_UID = 65533
 # Stands for the child's pid in the compiled filter; patched per child. Odd enough never to be a real
 # constant of the filter (the build checks it occurs).
 _PID_PLACEHOLDER = 0x3A5C9E17

@@ -1,5 +1,10 @@
 """Custom output validators (Kattis contract: exit 42 accepted, 43 wrong answer)."""
+import os
+import shutil
 from pathlib import Path
+
+import psutil
+import pytest
 
 from judge.loaders import load_problems
 from judge.problem import Checker
@@ -64,3 +69,59 @@ def test_kattis_sample_package_with_output_validator(judge_pool):
     assert judge_pool.judge(problem, other_pair).verdict is Verdict.AC
     wrong = judge_pool.judge(problem, (SAMPLES / "solutions" / "pair_sum" / "wrong.py").read_text())
     assert wrong.verdict is Verdict.WA and wrong.passed >= 1
+
+
+# The C++ checker above, which first looks at what it could do beyond its folder: read root's files, write in
+# the judge's scratch folder (its folder's parent) or beside its own binary, be root or nobody (the
+# submissions' user), or see a network interface besides loopback. 1 (SE) when it could do any.
+CONFINED_CPP_CHECKER = r"""
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+static bool writable(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return false;
+    std::fclose(f);
+    unlink(path.c_str());
+    return true;
+}
+static bool escaped(const char* self) {
+    if (getuid() == 0 || getuid() == 65534 || getgid() == 0) return true;
+    if (std::fopen("/etc/shadow", "r") != nullptr) return true;
+    std::string binary(self);
+    if (writable("../escaped") || writable(binary.substr(0, binary.rfind('/')) + "/escaped")) return true;
+    std::ifstream interfaces("/proc/net/dev");
+    std::string line;
+    while (std::getline(interfaces, line))
+        if (line.find(':') != std::string::npos && line.find("lo:") == std::string::npos) return true;
+    return false;
+}
+""" + CPP_CHECKER.replace("int main(int argc, char** argv) {", "int main(int argc, char** argv) {\n    if (escaped(argv[0])) return 1;")
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="the checker's own user and network need root and unshare")
+def test_the_checker_is_sandboxed(judge_pool):
+    assert "escaped(argv[0])" in CONFINED_CPP_CHECKER
+    problem = stdio_problem(PERMUTATION_TESTS, checker=Checker("cpp", CONFINED_CPP_CHECKER))
+    result = judge_pool.judge(problem, "print(*input().split())\n")
+    assert result.verdict is Verdict.AC, "the checker could reach beyond its folder (or failed)"
+    assert judge_pool.judge(problem, "print(input().split()[0])\n").verdict is Verdict.WA
+
+
+def test_a_checker_that_hangs_is_se_and_its_group_is_ended(judge_pool, monkeypatch):
+    # A checker's children die with it (its session is killed), not only the checker itself.
+    from judge import checker as checkers
+
+    hangs = ("import subprocess, sys, time\n"
+             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # mc-orphan'])\n"
+             "time.sleep(600)\n")
+    problem = stdio_problem(PERMUTATION_TESTS[:1], time_limit_s=1.0, checker=Checker("python", hangs))
+    monkeypatch.setattr(checkers, "CHECKER_MIN_TIME_S", 1.0)  # the checker's timeout: 2 s
+    assert judge_pool.judge(problem, "print(*input().split())\n").verdict is Verdict.SE
+    left = [p for p in psutil.process_iter(["cmdline"]) if "# mc-orphan" in " ".join(p.info["cmdline"] or [])]
+    for process in left:
+        process.kill()
+    assert left == [], "the checker's child was left running"
