@@ -58,57 +58,117 @@ _EXIT_CODES = checkers.VERDICTS_BY_EXIT  # the same exit conventions as checkers
 
 class InteractionWatch:
     """Watches, from its own thread, which side stopped talking first and the interactor's exit, and ends the
-    interactor (SE) if it outlives the deadline. Until the interactor exits it holds a read end of both pipes
-    (never reading): of the submission's output and of its input, each reporting a hang-up once its writer
-    (the submission, the interactor) has closed it, which is how a side's end reaches the other. Holding the
-    submission's input also means that what the interactor still writes after the submission ended fills
-    the pipe instead of failing with EPIPE (an interactor crashing on that would turn the submission's own
-    early exit into SE). Once the interactor exits both are closed, so a submission writing to an
-    interactor that has gone gets EPIPE."""
+    interactor (SE) if it outlives the deadline. Until the interactor exits it holds a read end of both pipes:
+    of the submission's output and of its input, each reporting a hang-up once its writer (the submission,
+    the interactor) has closed it, which is how a side's end reaches the other.
+
+    It never reads the submission's input while the submission may still read it. Once the submission has
+    ended (submission_ended(): the zygote answered, so its child is gone and nothing else reads that pipe),
+    it reads and discards whatever the interactor still writes there, so the interactor neither blocks on a
+    full pipe (a deadlock: killed at the deadline, SE for a correct submission) nor gets EPIPE (an interactor
+    crashing on that would turn the submission's own early exit into SE); it then reads the end of the
+    submission's output and gives its verdict. Once the interactor exits both are closed, so a submission
+    writing to an interactor that has gone gets EPIPE.
+
+    The interactor's exit is seen through a pidfd, or, where the kernel has no pidfd_open (before Linux 5.3),
+    by polling waitpid every POLL_S."""
+
+    POLL_S = 0.005
 
     def __init__(self, interactor: subprocess.Popen, submission_output: int, submission_input: int,
                  deadline: float) -> None:
         self.interactor = interactor
         self.deadline = deadline
-        self.returncode: int | None = None  # None: killed at the deadline
+        self.returncode: int | None = None  # None: killed at the deadline (or the watch itself failed)
         self.interactor_first = False
+        self.error: BaseException | None = None
         self._output = submission_output
         self._input = submission_input
-        self._thread = threading.Thread(target=self._watch, name="mc-judge-interaction", daemon=True)
-        self._thread.start()
+        self._ended_r, self._ended_w = -1, -1
+        try:
+            self._ended_r, self._ended_w = os.pipe()  # the write end is closed when the submission has ended
+            self._thread = threading.Thread(target=self._watch, name="mc-judge-interaction", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self._close(self._ended_w)
+            self._finish(exited=False)
+            raise
+
+    def submission_ended(self) -> None:
+        """The submission's child is gone: what the interactor still writes to it can be thrown away."""
+        self._close(self._ended_w)
+        self._ended_w = -1
 
     def wait(self) -> None:
+        self.submission_ended()
         self._thread.join()
 
     def _watch(self) -> None:
-        pidfd = os.pidfd_open(self.interactor.pid)
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        hang_ups = {self._output: "submission", self._input: "interactor"}
-        for fd in hang_ups:
-            poller.register(fd, select.POLLHUP)  # reported once every write end is closed; data stays unread
-        first = None
         exited = False
+        pidfd = None
         try:
+            pidfd = _pidfd_open(self.interactor.pid)
+            poller = select.poll()
+            if pidfd is not None:
+                poller.register(pidfd, select.POLLIN)
+            hang_ups = {self._output: "submission", self._input: "interactor"}
+            for fd in hang_ups:
+                poller.register(fd, select.POLLHUP)  # reported once every write end is closed; data stays unread
+            poller.register(self._ended_r, select.POLLHUP)
+            draining = False
+            first = None
             while not exited:
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                events = {fd for fd, _ in poller.poll(remaining * 1000)}
-                exited = pidfd in events
-                ended = {hang_ups[fd] for fd in events if fd in hang_ups} | ({"interactor"} if exited else set())
-                for fd in events & hang_ups.keys():
+                wait_s = remaining if pidfd is not None else min(remaining, self.POLL_S)
+                events = dict(poller.poll(wait_s * 1000))
+                exited = pidfd in events if pidfd is not None else self.interactor.poll() is not None
+                if self._ended_r in events:
+                    poller.unregister(self._ended_r)
+                    draining = True
+                    if self._input in hang_ups:
+                        poller.modify(self._input, select.POLLIN)
+                hung_up = {fd for fd, mask in events.items()
+                           if fd in hang_ups and mask & (select.POLLHUP | select.POLLERR)}
+                if draining and self._input in events and self._input not in hung_up:
+                    os.read(self._input, 1 << 16)  # what the interactor writes to a submission that has ended
+                ended = {hang_ups[fd] for fd in hung_up} | ({"interactor"} if exited else set())
+                for fd in hung_up:
                     poller.unregister(fd)
                     del hang_ups[fd]
                 if first is None and ended:
                     first = "submission" if "submission" in ended else "interactor"  # at once: the submission
             self.interactor_first = first == "interactor"
+        except BaseException as e:  # the watch must never leave the interactor running or its fds open
+            self.error = e
+            exited = False
         finally:
-            for fd in (pidfd, self._output, self._input):
+            self._close(pidfd)
+            self._finish(exited)
+
+    def _finish(self, exited: bool) -> None:
+        for fd in (self._output, self._input, self._ended_r):
+            self._close(fd)
+        _kill_session(self.interactor.pid)
+        returncode = self.interactor.wait()
+        self.returncode = returncode if exited else None
+
+    @staticmethod
+    def _close(fd: int | None) -> None:
+        if fd is not None and fd >= 0:
+            try:
                 os.close(fd)
-            _kill_session(self.interactor.pid)
-            returncode = self.interactor.wait()
-            self.returncode = returncode if exited else None
+            except OSError:
+                pass
+
+
+def _pidfd_open(pid: int) -> int | None:
+    """A pidfd for `pid`, or None where the kernel or Python has none (then the watch polls waitpid)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def judge_test(zygote: Zygote, interactor: Interactor, test: TestCase, limits: Limits) -> tuple[Verdict, Outcome]:
@@ -122,21 +182,30 @@ def judge_test(zygote: Zygote, interactor: Interactor, test: TestCase, limits: L
     with tempfile.TemporaryDirectory(prefix="mc-interact-", dir=checkers._scratch_root()) as work:
         arguments = _arguments(interactor, work, test)
         cpu_s = max(checkers.CHECKER_MIN_TIME_S, 2 * limits.time_limit_s)
-        to_interactor_r, to_interactor_w = os.pipe()  # the submission's stdout
-        to_submission_r, to_submission_w = os.pipe()  # the interactor's stdout
+        opened: list[int] = []
+        process = None
         try:
+            opened += os.pipe()  # the submission's stdout: to_interactor_r, to_interactor_w
+            opened += os.pipe()  # the interactor's stdout: to_submission_r, to_submission_w
+            to_interactor_r, to_interactor_w, to_submission_r, to_submission_w = opened
             # SIGPIPE stays ignored (restore_signals=False): an interactor writing to a submission that has
             # ended gets EPIPE and can still give its verdict, instead of dying as a judge failure.
-            process = subprocess.Popen([*checkers._limits(cpu_s), *command, *arguments], stdin=to_interactor_r,
-                                       stdout=to_submission_w, stderr=subprocess.DEVNULL, cwd=work,
-                                       start_new_session=True, restore_signals=False)
-        except OSError as e:
-            for fd in (to_interactor_r, to_interactor_w, to_submission_r):
-                os.close(fd)
-            return Verdict.SE, _not_run(f"the problem's interactor cannot be started: {e}")
-        finally:
+            process = checkers.start_trusted(command, arguments, work, cpu_s, stdin=to_interactor_r,
+                                             stdout=to_submission_w, stderr=subprocess.DEVNULL,
+                                             restore_signals=False)
             os.close(to_submission_w)
-        watch = InteractionWatch(process, to_interactor_r, os.dup(to_submission_r),
+            opened.remove(to_submission_w)
+            watched = os.dup(to_submission_r)
+        except OSError as e:
+            for fd in opened:
+                os.close(fd)
+            if process is not None:
+                _kill_session(process.pid)
+                process.wait()
+            return Verdict.SE, _not_run(f"the problem's interactor cannot be started: {e}")
+        # From here the watch owns to_interactor_r and the copy of to_submission_r (it closes them), and the
+        # zygote handle the two ends the submission uses.
+        watch = InteractionWatch(process, to_interactor_r, watched,
                                  time.monotonic() + limits.wall_limit_s + REACTION_S)
         try:
             outcome = zygote.run_interactive(to_submission_r, to_interactor_w, limits.wall_limit_s)
@@ -168,10 +237,13 @@ def _arguments(interactor: Interactor, work: str, test: TestCase) -> list[str]:
     input_path = checkers._write(work, "input", test.input)
     answer_path = checkers._write(work, "answer", test.output)
     if interactor.convention == "testlib":
-        return [input_path, os.path.join(work, "output"), answer_path]
-    feedback = os.path.join(work, "feedback")
-    os.mkdir(feedback)
-    return [input_path, answer_path, feedback + "/"]
+        arguments = [input_path, os.path.join(work, "output"), answer_path]
+    else:
+        feedback = os.path.join(work, "feedback")
+        os.mkdir(feedback)
+        arguments = [input_path, answer_path, feedback + "/"]
+    checkers.hand_over(work)
+    return arguments
 
 
 def _not_run(reason: str) -> Outcome:

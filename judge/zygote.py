@@ -256,6 +256,8 @@ class _Server:
             raise RuntimeError("run_interactive before a successful load")
         _, fds, _, _ = socket.recv_fds(self.fd_socket, 1, 2)
         if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
             raise RuntimeError(f"run_interactive: expected the child's stdin and stdout, got {len(fds)} fds")
         self._discard_spare()  # forked with its own pipes, which an interactive test does not use
         child = self._fork_child(stdio=fds)

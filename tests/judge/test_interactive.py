@@ -367,3 +367,160 @@ def test_mc_judge_serve(tmp_path):
     finally:
         service.terminate()
         service.wait(timeout=30)
+
+
+# ---- pipes that fill up, kernels without pidfd_open, descriptors, the interactor's sandbox --------------
+
+# Sends n, then more than a pipe holds (200 KB the submission never reads), then reads "! x": x = n // 2 is
+# accepted. A submission that answers at once and exits leaves the padding unread.
+PADDING_INTERACTOR = r"""
+import sys
+n = int(open(sys.argv[1]).read())
+print(n, flush=True)
+print("x" * 200_000, flush=True)
+words = sys.stdin.readline().split()
+sys.exit(42 if words == ["!", str(n // 2)] else 43)
+"""
+ANSWERS_AT_ONCE = "n = int(input())\nprint('!', n // 2, flush=True)\n"
+ANSWERS_WRONG_AT_ONCE = "n = int(input())\nprint('!', n, flush=True)\n"
+# Writes more than a pipe holds before reading anything, as the padding interactor does: both block.
+WRITES_WITHOUT_READING = "import sys\nsys.stdout.write('y' * 200_000)\nsys.stdout.flush()\ninput()\n"
+# Asks a question and exits without reading the reply: the interactor's reply goes to a submission that ended.
+ASKS_THEN_EXITS = "input()\nprint('? 500', flush=True)\n"
+
+
+def padding_problem(time_limit_s=1.0):
+    return guess_problem(PADDING_INTERACTOR, tests=[("1000\n", "500\n")], time_limit_s=time_limit_s)
+
+
+@pytest.mark.parametrize("code, verdict", [(ANSWERS_AT_ONCE, "AC"), (ANSWERS_WRONG_AT_ONCE, "WA")])
+def test_an_interactor_writing_more_than_a_pipe_holds_to_a_submission_that_ended(judge_pool, code, verdict):
+    # The judge once held a reader of the submission's input until the interactor exited: the interactor
+    # blocked on the full pipe forever and was killed at the deadline (SE for a correct submission).
+    start = time.monotonic()
+    result = judge_pool.judge(padding_problem(), code)
+    assert result.verdict.value == verdict, result.detail
+    assert time.monotonic() - start < 2.5  # well before the deadline (3 s) and the interactor's reaction
+
+
+def test_both_sides_writing_without_reading_is_tle_by_the_deadline(judge_pool):
+    start = time.monotonic()
+    result = judge_pool.judge(padding_problem(time_limit_s=0.5), WRITES_WITHOUT_READING)  # wall limit 2 s
+    assert result.verdict is Verdict.TLE, result.detail
+    assert time.monotonic() - start < 2.0 + 1.0 + 2.0
+
+
+def test_an_interactor_replying_to_a_submission_that_ended_gives_its_own_verdict(judge_pool):
+    # The reply goes nowhere, and neither blocks nor fails the (Python, naive) interactor: it then reads the
+    # end of the submission's output and says WA, never SE.
+    for _ in range(3):
+        assert judge_pool.judge(guess_problem(), ASKS_THEN_EXITS).verdict is Verdict.WA
+
+
+def _open_fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_without_pidfd_open_the_watch_polls_and_cleans_up(judge_pool, monkeypatch):
+    def no_pidfd(pid, flags=0):
+        raise OSError(38, "Function not implemented")  # ENOSYS: Linux before 5.3
+
+    judge_pool.judge(guess_problem(), GOOD_PY)  # the pool's own descriptors are open before counting
+    before = _open_fds()
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    assert judge_pool.judge(guess_problem(), GOOD_PY, all_tests=True).verdict is Verdict.AC
+    assert judge_pool.judge(guess_problem(), WRONG_GUESS).verdict is Verdict.WA
+    hanging = guess_problem(HANGING, tests=TESTS[:1], time_limit_s=0.5)
+    start = time.monotonic()
+    assert judge_pool.judge(hanging, GOOD_PY).verdict is Verdict.SE
+    assert time.monotonic() - start < 2.0 + 1.0 + 2.0
+    script = checkers._command_for(hanging.interactor)[-1]
+    assert [p.pid for p in psutil.process_iter(["cmdline"]) if script in (p.info["cmdline"] or [])] == []
+    assert _open_fds() <= before
+
+
+def test_a_failing_pipe_leaks_no_descriptor(monkeypatch):
+    from judge import interactive
+    from judge.sandbox import Limits
+
+    real_pipe, calls = os.pipe, []
+
+    def second_fails():
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(24, "Too many open files")
+        return real_pipe()
+
+    problem = guess_problem()
+    checkers._command_for(problem.interactor)
+    before = _open_fds()
+    monkeypatch.setattr(os, "pipe", second_fails)
+    verdict, outcome = interactive.judge_test(None, problem.interactor, problem.tests[0], Limits(1.0, 256))
+    monkeypatch.undo()
+    assert verdict is Verdict.SE and b"cannot be started" in outcome.stderr
+    assert _open_fds() == before
+
+
+def test_the_zygote_closes_received_descriptors_it_cannot_use():
+    import socket
+
+    from judge.zygote import _Server
+
+    ours, theirs = socket.socketpair()
+    server = _Server("/nonexistent", [], theirs)
+    server.program = object()  # as if a submission were loaded
+    r, w = os.pipe()
+    try:
+        for sent in ([r], []):  # one descriptor, none
+            socket.send_fds(ours, [b"F"], sent)
+            before = _open_fds()
+            with pytest.raises(RuntimeError, match="expected the child's stdin and stdout"):
+                server.run_interactive()
+            assert _open_fds() <= before, "the received descriptors were left open"
+    finally:
+        for fd in (r, w):
+            os.close(fd)
+        ours.close()
+        theirs.close()
+
+
+# What a problem's own program could do beyond its folder: read root's files, write in the judge's scratch
+# folder (its folder's parent) or beside its own binary, be root or nobody (the submissions' user), or see a
+# network interface besides loopback. 1 (SE) when any; else the guessing game.
+ESCAPES_CPP = r"""
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+static bool writable(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) return false;
+    std::fclose(f);
+    unlink(path.c_str());
+    return true;
+}
+static bool escaped(const char* self) {
+    if (getuid() == 0 || getuid() == 65534 || getgid() == 0) return true;
+    if (std::fopen("/etc/shadow", "r") != nullptr) return true;
+    std::string binary(self);
+    if (writable("../escaped") || writable(binary.substr(0, binary.rfind('/')) + "/escaped")) return true;
+    std::ifstream interfaces("/proc/net/dev");
+    std::string line;
+    while (std::getline(interfaces, line))
+        if (line.find(':') != std::string::npos && line.find("lo:") == std::string::npos) return true;
+    return false;
+}
+"""
+CONFINED_CPP_KATTIS = ESCAPES_CPP + CPP_KATTIS.replace(
+    "if (argc < 4) return 1;", "if (argc < 4 || escaped(argv[0])) return 1;")
+needs_root_and_unshare = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                                            reason="the interactor's own user and network need root and unshare")
+
+
+@needs_gpp
+@needs_root_and_unshare
+def test_the_interactor_is_sandboxed(judge_pool):
+    assert "escaped(argv[0])" in CONFINED_CPP_KATTIS
+    result = judge_pool.judge(guess_problem(CONFINED_CPP_KATTIS, "cpp"), GOOD_PY, all_tests=True)
+    assert result.verdict is Verdict.AC, "the interactor could reach beyond its folder (or failed): " + result.detail
+    assert judge_pool.judge(guess_problem(CONFINED_CPP_KATTIS, "cpp"), WRONG_GUESS).verdict is Verdict.WA
