@@ -90,3 +90,23 @@ def test_checkpoint_survives_a_line_cut_short(tmp_path):
     reopened.append("c", {"score": 3})
     reopened.close()
     assert Checkpoint(path).done["c"] == {"score": 3}
+
+
+def test_a_limit_that_is_not_a_number_names_its_key(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({**_record().to_row(), "time_limit_s": "2 seconds"}) + "\n")
+    with pytest.raises(ProblemError, match=rf"{path}, row 1: 'time_limit_s' must be a number, got '2 seconds'"):
+        read_records(path)
+
+
+def test_written_files_get_the_umask_mode_not_0600(tmp_path):
+    from megatron_mc.data.pipeline.manifest import Manifest
+
+    old = os.umask(0o022)
+    try:
+        write_records(tmp_path / "kept.jsonl", [_record()])
+        Manifest(tmp_path / "manifest.json").set("x", 1)
+    finally:
+        os.umask(old)
+    for name in ("kept.jsonl", "manifest.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name

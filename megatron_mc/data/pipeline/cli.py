@@ -28,7 +28,7 @@ from megatron_mc.data.pipeline.jsonl import read_records
 from megatron_mc.data.pipeline.manifest import MANIFEST_NAME, Manifest, content_hash, file_hash
 from megatron_mc.data.pipeline.record import STAGES, ProblemRecord
 from megatron_mc.data.pipeline.stage import KEPT_NAME, Resources, run_stage
-from megatron_mc.run_state import write_atomic
+from megatron_mc.data.pipeline.jsonl import write_atomic
 from megatron_mc.typed_config import ConfigError, to_dict
 
 TRAIN_NAME = "train.jsonl"

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 import numpy as np  # noqa: E402
 
-from megatron_mc.run_state import write_atomic  # noqa: E402
+from megatron_mc.data.pipeline.jsonl import write_atomic  # noqa: E402
 
 NUMERIC_BINS = 10
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from judge.problem import ProblemError
 from megatron_mc.data.pipeline.record import ProblemRecord
-from megatron_mc.run_state import write_atomic
+from megatron_mc.run_state import write_atomic as _fsynced_write
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -33,6 +34,26 @@ def iter_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def read_records(path: str | Path) -> list[ProblemRecord]:
     return [ProblemRecord.from_row(row, where) for where, row in iter_rows(path)]
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """run_state.write_atomic (temporary file, fsync, rename), then the mode a plain open() would give: the
+    temporary file is created 0600, which would keep the run's outputs from the rest of the group."""
+    _fsynced_write(path, data)
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    try:   # read without changing it (os.umask sets it, racing other threads)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:

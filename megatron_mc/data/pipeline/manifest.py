@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from megatron_mc.data.pipeline.record import Rejection
-from megatron_mc.run_state import write_atomic
+from megatron_mc.data.pipeline.jsonl import write_atomic
 
 MANIFEST_NAME = "manifest.json"
 

@@ -47,6 +47,10 @@ class ProblemRecord:
         """A record from a JSONL row; every error is a ProblemError naming `where` ("FILE, row N")."""
         if not isinstance(row, dict):
             raise ProblemError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+        for key in ("time_limit_s", "memory_limit_mb"):   # the judge's float() error would not name the key
+            value = row.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ProblemError(f"{where}: {key!r} must be a number, got {value!r}")
         problem = Problem.from_dict(row, where=where)
         for key in DATASET_KEYS:          # kept on the record, not twice in the problem's metadata
             problem.metadata.pop(key, None)

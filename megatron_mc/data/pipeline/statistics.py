@@ -20,7 +20,7 @@ from megatron_mc.data.pipeline.difficulty.heuristic_predictor import source_leve
 from megatron_mc.data.pipeline.difficulty.select import SelectConfig
 from megatron_mc.data.pipeline.histogram import HistogramData, write_histogram
 from megatron_mc.data.pipeline.record import ProblemRecord
-from megatron_mc.run_state import write_atomic
+from megatron_mc.data.pipeline.jsonl import write_atomic
 
 STATISTICS_JSON = "statistics.json"
 STATISTICS_MD = "statistics.md"
