@@ -114,7 +114,7 @@ def _confinement_for(python: bool) -> tuple[list[str], dict]:
 def _probe_confinement(python: bool) -> tuple[list[str], dict]:
     if os.geteuid() != 0:
         return [], {}
-    probe = [sys.executable, "-S", "-c", ""] if python else ["true"]
+    probe = [sys.executable, "-c", ""] if python else ["true"]
     unshare = shutil.which("unshare")
     options = [[unshare, "--net", f"--setgid={TRUSTED_UID}", f"--setuid={TRUSTED_UID}", "--"]] if unshare else []
     for prefix, user in [*((p, {}) for p in options),
@@ -176,11 +176,14 @@ def _command_for(checker: Checker) -> list[str]:
 
 
 def _prepare(checker: Checker, folder: str) -> list[str]:
+    # Readable and runnable by the trusted user whatever the umask, writable by none but the judging user.
     os.makedirs(folder, exist_ok=True)
+    os.chmod(folder, 0o755)
     if checker.language == "python":
         path = os.path.join(folder, "checker.py")
         with open(path, "w") as f:
             f.write(checker.source)
+        os.chmod(path, 0o644)
         return [sys.executable, path]
     source, binary = os.path.join(folder, "checker.cpp"), os.path.join(folder, "checker")
     with open(source, "w") as f:
@@ -192,6 +195,7 @@ def _prepare(checker: Checker, folder: str) -> list[str]:
                           capture_output=True, timeout=_COMPILE_TIMEOUT_S)
     if done.returncode != 0:
         raise CheckerError(f"the problem's C++ checker does not compile:\n{done.stderr.decode()[-2000:]}")
+    os.chmod(binary, 0o755)
     return [binary]
 
 

@@ -11,10 +11,13 @@ Any other exit, a signal, or an interactor still running at the deadline is the 
 
 Where each side runs. The submission runs in a zygote child exactly as in any other test (sandbox,
 rlimits, seccomp, its time limit); its two pipe ends are handed to the zygote by fd passing
-(Zygote.run_interactive). The interactor is the problem's own program, trusted but still limited: it runs
-here in the judging process's side as a checker does (judge/checker.py: prepared once per source and
-cached, then a subprocess under prlimit, its own session, killed with its group), never in the zygote,
-because it reads the test's answer, which must never enter the zygote's memory.
+(Zygote.run_interactive). The interactor is the problem's own program, trusted but still sandboxed: it runs
+on the judging side as a checker does (judge/checker.py: prepared once per source and cached, then started
+by checker.start_trusted: rlimits through prlimit, its own session killed with its group, and when the
+judge is root another user than root and the submissions' nobody, no network, a folder only it can read;
+see that module for where this falls short), never in the zygote, because it reads the test's answer,
+which must never enter the zygote's memory; and the submission cannot see its folder (the zygote's private
+view of the disk) nor reach it through /proc (another user).
 
 Limits. One deadline covers the pair: the submission's wall clock (Limits.wall_limit_s, enforced by the
 zygote) and its CPU limit as in any test; the interactor must have ended REACTION_S after that same
@@ -188,8 +191,9 @@ def judge_test(zygote: Zygote, interactor: Interactor, test: TestCase, limits: L
             opened += os.pipe()  # the submission's stdout: to_interactor_r, to_interactor_w
             opened += os.pipe()  # the interactor's stdout: to_submission_r, to_submission_w
             to_interactor_r, to_interactor_w, to_submission_r, to_submission_w = opened
-            # SIGPIPE stays ignored (restore_signals=False): an interactor writing to a submission that has
-            # ended gets EPIPE and can still give its verdict, instead of dying as a judge failure.
+            # SIGPIPE stays ignored (restore_signals=False): should the interactor ever write to a pipe with
+            # no reader (the watch drains the submission's input once it ended, see InteractionWatch), it
+            # gets EPIPE and can still give its verdict, instead of dying as a judge failure.
             process = checkers.start_trusted(command, arguments, work, cpu_s, stdin=to_interactor_r,
                                              stdout=to_submission_w, stderr=subprocess.DEVNULL,
                                              restore_signals=False)
