@@ -1,6 +1,6 @@
 """The verify stage with the real judge: bad tests dropped, references failing a kept test dropped, problems
-whose references fail or whose tests are weak rejected with their reason, function-call and C++ references, and resume from the checkpoint
-without asking the judge again."""
+whose references fail or whose tests are weak rejected with their reason, function-call and C++ references,
+and resume from the checkpoint without asking the judge again."""
 from __future__ import annotations
 
 import dataclasses

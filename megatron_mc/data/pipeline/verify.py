@@ -22,8 +22,9 @@ The rule, per problem with T tests (all of them run, with the problem's limits t
        no_reference_passes         no reference is a passing one, or every passing one was dropped in 2,
        too_few_tests_after_verify  fewer than `min_tests` tests are kept,
        weak_tests                  (with `require_incorrect_fail`) a known-wrong solution passes every kept test.
-The kept record holds only the kept tests (metadata["public_tests"], their public count, too) and, as reference_solutions, only the
-passing references not dropped (each passes every kept test); annotations["verify"] says what was dropped.
+The kept record holds only the kept tests (metadata["public_tests"], their public count, too) and, as
+reference_solutions, only the passing references not dropped (each passes every kept test);
+annotations["verify"] says what was dropped (bad_tests, dropped_references).
 
 Each problem's result is appended to the checkpoint "verify" (ctx.checkpoint) as soon as it is known, with a
 fingerprint of what was judged (tests, limits, solutions, this config); a rerun reuses every result whose
