@@ -54,7 +54,7 @@ RUNNABLE_LANGUAGES = ("python", "cpp")
 
 @dataclass
 class VerifyConfig:
-    min_tests: int = 3                        # tests a problem must keep after dropping bad and disputed ones
+    min_tests: int = 3                        # tests a problem must keep after dropping bad ones
     passing_reference_fraction: float = 0.5   # a passing reference passes more than this share of the tests
     require_incorrect_fail: bool = True       # weak tests: reject when a known-wrong solution passes every kept test
     time_limit_scale: float = 1.0             # multiplies each problem's time limit while verifying
