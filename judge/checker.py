@@ -20,7 +20,13 @@ expected answer, which must never enter the zygote's memory (its children are fo
     than the submissions' so that they cannot reach it through /proc/PID (its folder, its memory).
   - when the judge is not root, they run as the judging user, with the rlimits only.
   - where that user cannot run this Python (an interpreter under a folder only root may enter, such as
-    /root/.pyenv), Python checkers and interactors run as the judging user, with a note on stderr once.
+    /root/.pyenv), Python checkers and interactors start through a launcher (judge/sandbox.py
+    enter_trusted_sandbox, about 70 ms more a start) that makes them a private view of the disk where the
+    Python installation, their folder and their program stay visible and every other folder outside the
+    system's is covered (/tmp too), then becomes the user; if even that fails, they run as the judging
+    user, with a note on stderr once.
+  - not covered: a C++ (or reachable Python) problem program may still write where any user may (/tmp,
+    /var/tmp, /dev/shm), within its file-size-free rlimits.
 A checker is prepared once per source (C++ compiled, Python written to a file) and cached.
 """
 from __future__ import annotations
@@ -87,6 +93,8 @@ def start_trusted(command: list[str], arguments: list[str], work: str, cpu_s: fl
     hand_over), sandboxed as the module's docstring says: its own session (kill it with os.killpg), rlimits,
     and when root another user and no network. `popen`: its standard streams and other Popen arguments."""
     prefix, user = _confinement_for(command[0] == sys.executable)
+    places = {_WORK: work, _PROGRAM: os.path.dirname(command[-1])}
+    prefix = [places.get(part, part) for part in prefix]
     return subprocess.Popen([*prefix, *_limits(cpu_s), *command, *arguments], cwd=work, start_new_session=True,
                             **user, **popen)
 
@@ -129,11 +137,41 @@ def _probe_confinement(python: bool) -> tuple[list[str], dict]:
                       "(`unshare --net` is missing or not permitted here)")
             return prefix, user
     if python:
+        # The interpreter is under a folder closed to other users (/root/.pyenv): a launcher, as root, makes
+        # a private view of the disk where the Python installation is reachable, then becomes the user.
+        prefix = _view_launcher()
+        try:
+            with tempfile.TemporaryDirectory(dir=_scratch_root()) as folder:
+                done = subprocess.run([*(folder if p in (_WORK, _PROGRAM) else p for p in prefix), *probe],
+                                      capture_output=True, timeout=30, cwd=folder)
+            if done.returncode == 0:
+                return prefix, {}
+            reason = done.stderr.decode(errors="replace").strip()[-300:]
+        except (OSError, subprocess.SubprocessError) as e:
+            reason = str(e)
         _note(f"Python checkers and interactors run as the judging user (root): user {TRUSTED_UID} cannot run "
-              f"{sys.executable} (a folder on its path is closed to other users)")
+              f"{sys.executable} (a folder on its path is closed to other users) and no private view of the "
+              f"disk could be made ({reason})")
     else:
         _note(f"checkers and interactors run as the judging user (root): cannot switch to user {TRUSTED_UID}")
     return [], {}
+
+
+# Stand for the program's working folder and the folder of its prepared program in a command prefix.
+_WORK, _PROGRAM = "<work>", "<program>"
+
+
+def _view_launcher() -> list[str]:
+    """judge/sandbox.py enter_trusted_sandbox as a command prefix (about 70 ms a start)."""
+    import sysconfig
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    keep = [*sorted({sys.base_prefix, sys.prefix,
+                     *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))}),
+            _WORK, _PROGRAM]
+    code = (f"import sys; sys.path.insert(0, {package_root!r}); "
+            "from judge.sandbox import enter_trusted_sandbox; enter_trusted_sandbox(sys.argv[1:])")
+    return [sys.executable, "-S", "-c", code, str(TRUSTED_UID), *keep, "--"]
 
 
 def _note(text: str) -> None:

@@ -329,3 +329,27 @@ def _move_mount(tree: int, target: str) -> None:
                        target.encode(), ctypes.c_long(_MOVE_MOUNT_F_EMPTY_PATH))
     if rc != 0:
         raise OSError(ctypes.get_errno(), f"move_mount onto {target} failed")
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def enter_trusted_sandbox(argv: list[str]) -> None:
+    """Exec a problem's own program (judge/checker.py start_trusted) as `uid` with no groups, in a network
+    namespace of its own and the private view of the disk (hide_host_files): folders outside the system's
+    are covered (so /tmp, /var/tmp, /dev/shm are not writable either) except the `keep` ones (its working
+    folder, its program, the Python installation), which stay at their paths. For a Python problem program
+    when the user cannot reach the interpreter on the host's disk (it lives under a folder closed to other
+    users, such as /root/.pyenv). Run as root, as `python -S -c ... UID KEEP... -- COMMAND...`; never
+    returns."""
+    split = argv.index("--")
+    uid, keep, command = int(argv[0]), argv[1:split], argv[split + 1:]
+    cwd = os.getcwd()
+    if _libc.unshare(_CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+    hide_host_files(keep, also_cover=[])
+    os.chdir(cwd)  # the working folder again, through the view kept of it
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    os.execv(command[0], command)

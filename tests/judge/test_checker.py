@@ -125,3 +125,13 @@ def test_a_checker_that_hangs_is_se_and_its_group_is_ended(judge_pool, monkeypat
     for process in left:
         process.kill()
     assert left == [], "the checker's child was left running"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="the checker's own user and network need root and unshare")
+def test_a_python_checker_is_sandboxed(judge_pool):
+    from tests.judge.test_interactive import ESCAPES_PY
+
+    problem = stdio_problem(PERMUTATION_TESTS, checker=Checker("python", ESCAPES_PY + PY_CHECKER))
+    assert judge_pool.judge(problem, "print(*reversed(input().split()))\n").verdict is Verdict.AC
+    assert judge_pool.judge(problem, "print(1, 2, 3)\n").verdict is Verdict.WA

@@ -524,3 +524,34 @@ def test_the_interactor_is_sandboxed(judge_pool):
     result = judge_pool.judge(guess_problem(CONFINED_CPP_KATTIS, "cpp"), GOOD_PY, all_tests=True)
     assert result.verdict is Verdict.AC, "the interactor could reach beyond its folder (or failed): " + result.detail
     assert judge_pool.judge(guess_problem(CONFINED_CPP_KATTIS, "cpp"), WRONG_GUESS).verdict is Verdict.WA
+
+# The same look in Python (run through a private view of the disk where the interpreter is under a folder
+# closed to other users, as /root/.pyenv here: there /tmp is covered too).
+ESCAPES_PY = r"""
+import os, sys
+def _writable(path):
+    try:
+        open(path, "w").close()
+    except OSError:
+        return False
+    os.unlink(path)
+    return True
+def _readable(path):
+    try:
+        open(path).read(1)
+    except OSError:
+        return False
+    return True
+if (os.getuid() in (0, 65534) or os.getgid() == 0 or os.getgroups() or _readable("/etc/shadow")
+        or _writable("../escaped") or _writable(os.path.join(os.path.dirname(sys.argv[0]), "escaped"))
+        or any(":" in line and "lo:" not in line for line in open("/proc/net/dev"))):
+    sys.exit(1)
+"""
+
+
+@needs_root_and_unshare
+def test_a_python_interactor_is_sandboxed(judge_pool):
+    problem = guess_problem(ESCAPES_PY + PY_KATTIS)
+    result = judge_pool.judge(problem, GOOD_PY, all_tests=True)
+    assert result.verdict is Verdict.AC, "the interactor could reach beyond its folder (or failed): " + result.detail
+    assert judge_pool.judge(problem, LINEAR).verdict is Verdict.WA
