@@ -21,7 +21,7 @@ expected answer, which must never enter the zygote's memory (its children are fo
   - when the judge is not root, they run as the judging user, with the rlimits only.
   - where that user cannot run this Python (an interpreter under a folder only root may enter, such as
     /root/.pyenv), Python checkers and interactors start through a launcher (judge/sandbox.py
-    enter_trusted_sandbox, about 70 ms more a start) that makes them a private view of the disk where the
+    enter_trusted_sandbox, about 40 ms more a start, measured) that makes them a private view of the disk where the
     Python installation, their folder and their program stay visible and every other folder outside the
     system's is covered (/tmp too), then becomes the user; if even that fails, they run as the judging
     user, with a note on stderr once.
@@ -162,7 +162,7 @@ _WORK, _PROGRAM = "<work>", "<program>"
 
 
 def _view_launcher() -> list[str]:
-    """judge/sandbox.py enter_trusted_sandbox as a command prefix (about 70 ms a start)."""
+    """judge/sandbox.py enter_trusted_sandbox as a command prefix (about 40 ms more a start)."""
     import sysconfig
 
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
