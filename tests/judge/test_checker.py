@@ -97,7 +97,8 @@ static bool escaped(const char* self) {
         if (line.find(':') != std::string::npos && line.find("lo:") == std::string::npos) return true;
     return false;
 }
-""" + CPP_CHECKER.replace("int main(int argc, char** argv) {", "int main(int argc, char** argv) {\n    if (escaped(argv[0])) return 1;")
+""" + CPP_CHECKER.replace("int main(int argc, char** argv) {",
+                        "int main(int argc, char** argv) {\n    if (escaped(argv[0])) return 1;")
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
