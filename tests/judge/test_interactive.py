@@ -185,8 +185,11 @@ def test_a_submission_that_waits_is_tle_within_the_pairs_deadline(judge_pool, co
 
 
 def test_an_interactor_that_crashes_is_se(judge_pool):
-    result = judge_pool.judge(guess_problem(CRASHING), GOOD_PY)
-    assert result.verdict is Verdict.SE
+    # The submission waits before reading the reply, so the interactor's crash is clearly first (a crash
+    # at the same moment as the submission's own end counts the submission first: see judge/interactive.py).
+    waits = "n = int(input())\nprint('?', 1, flush=True)\nimport time\ntime.sleep(0.5)\nprint('!', input())\n"
+    result = judge_pool.judge(guess_problem(CRASHING), waits)
+    assert result.verdict is Verdict.SE, result.to_dict()
 
 
 def test_an_interactor_that_hangs_is_se_and_is_ended(judge_pool):
