@@ -68,10 +68,19 @@ def config_from_dict(data: dict[str, Any] | None, overrides: list[str] | tuple[s
         raise ConfigError(f"{where}: {e}" if where else str(e)) from None
 
 
+# The embedded default differs from the keys' defaults (sized for real models) only where the tiny default's
+# model makes them wasteful: it was trained to answer in 64 tokens and cannot follow the predictor's
+# prompt, so long answers cost minutes on 2 cores and say nothing more (examples/data/default.yaml).
+EMBEDDED_DEFAULT: dict[str, Any] = {
+    "filter": {"difficulty": {"llm": {"samples": 2, "max_tokens": 48},
+                              "pass_rates": {"max_new_tokens": 64}}},
+}
+
+
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
     """The config in YAML file `path` (None: the embedded default) with `--set` overrides applied."""
     if path is None:
-        return config_from_dict({}, overrides)
+        return config_from_dict(copy.deepcopy(EMBEDDED_DEFAULT), overrides)
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
