@@ -9,7 +9,7 @@ import pytest
 from judge.loaders import load_problems
 from judge.problem import Checker
 from judge.verdict import Verdict
-from judge_test_helpers import stdio_problem
+from judge_test_helpers import ESCAPES_CPP, stdio_problem
 
 SAMPLES = Path(__file__).resolve().parents[2] / "judge" / "samples"
 
@@ -71,33 +71,9 @@ def test_kattis_sample_package_with_output_validator(judge_pool):
     assert wrong.verdict is Verdict.WA and wrong.passed >= 1
 
 
-# The C++ checker above, which first looks at what it could do beyond its folder: read root's files, write in
-# the judge's scratch folder (its folder's parent) or beside its own binary, be root or nobody (the
-# submissions' user), or see a network interface besides loopback. 1 (SE) when it could do any.
-CONFINED_CPP_CHECKER = r"""
-#include <cstdio>
-#include <fstream>
-#include <string>
-#include <unistd.h>
-static bool writable(const std::string& path) {
-    FILE* f = std::fopen(path.c_str(), "w");
-    if (!f) return false;
-    std::fclose(f);
-    unlink(path.c_str());
-    return true;
-}
-static bool escaped(const char* self) {
-    if (getuid() == 0 || getuid() == 65534 || getgid() == 0) return true;
-    if (std::fopen("/etc/shadow", "r") != nullptr) return true;
-    std::string binary(self);
-    if (writable("../escaped") || writable(binary.substr(0, binary.rfind('/')) + "/escaped")) return true;
-    std::ifstream interfaces("/proc/net/dev");
-    std::string line;
-    while (std::getline(interfaces, line))
-        if (line.find(':') != std::string::npos && line.find("lo:") == std::string::npos) return true;
-    return false;
-}
-""" + CPP_CHECKER.replace("int main(int argc, char** argv) {",
+# The C++ checker above, which first looks at what it could do beyond its folder (ESCAPES_CPP); 1 (SE) when
+# it could do any.
+CONFINED_CPP_CHECKER = ESCAPES_CPP + CPP_CHECKER.replace("int main(int argc, char** argv) {",
                         "int main(int argc, char** argv) {\n    if (escaped(argv[0])) return 1;")
 
 

@@ -21,6 +21,7 @@ from judge.loaders import load_problems
 from judge.problem import Interactor, Problem, ProblemError, TestCase
 from judge.verdict import Verdict
 from tests.support import free_port
+from judge_test_helpers import ESCAPES_CPP
 
 _SCRIPT = Path(sys.executable).parent / "mc-judge"
 MC_JUDGE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "judge.cli"]
@@ -487,33 +488,6 @@ def test_the_zygote_closes_received_descriptors_it_cannot_use():
         theirs.close()
 
 
-# What a problem's own program could do beyond its folder: read root's files, write in the judge's scratch
-# folder (its folder's parent) or beside its own binary, be root or nobody (the submissions' user), or see a
-# network interface besides loopback. 1 (SE) when any; else the guessing game.
-ESCAPES_CPP = r"""
-#include <cstdio>
-#include <fstream>
-#include <string>
-#include <unistd.h>
-static bool writable(const std::string& path) {
-    FILE* f = std::fopen(path.c_str(), "w");
-    if (!f) return false;
-    std::fclose(f);
-    unlink(path.c_str());
-    return true;
-}
-static bool escaped(const char* self) {
-    if (getuid() == 0 || getuid() == 65534 || getgid() == 0) return true;
-    if (std::fopen("/etc/shadow", "r") != nullptr) return true;
-    std::string binary(self);
-    if (writable("../escaped") || writable(binary.substr(0, binary.rfind('/')) + "/escaped")) return true;
-    std::ifstream interfaces("/proc/net/dev");
-    std::string line;
-    while (std::getline(interfaces, line))
-        if (line.find(':') != std::string::npos && line.find("lo:") == std::string::npos) return true;
-    return false;
-}
-"""
 CONFINED_CPP_KATTIS = ESCAPES_CPP + CPP_KATTIS.replace(
     "if (argc < 4) return 1;", "if (argc < 4 || escaped(argv[0])) return 1;")
 needs_root_and_unshare = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
