@@ -5,10 +5,11 @@ line is dropped (and cut off the file) when the store is opened again, so the pr
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable, Iterable
 
 
 class Checkpoint:
@@ -48,3 +49,23 @@ class Checkpoint:
 
     def __len__(self) -> int:
         return len(self.done)
+
+
+async def checkpoint_as_completed(jobs: Iterable[Awaitable[tuple[str, Any]]], checkpoint: Checkpoint,
+                                  progress: Callable, desc: str,
+                                  to_row: Callable[[Any], Any] = lambda value: value) -> dict[str, Any]:
+    """Run `jobs` (each answering (id, value)) concurrently; record each value in `checkpoint` as it
+    finishes (as `to_row(value)`), under a progress bar. On a failure the others are cancelled and the
+    error raised: what finished is already checkpointed, so a rerun does only the rest."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    results: dict[str, Any] = {}
+    try:
+        for finished in progress(asyncio.as_completed(tasks), total=len(tasks), desc=desc):
+            key, value = await finished
+            checkpoint.append(key, to_row(value))
+            results[key] = value
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return results

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from megatron_mc.data.pipeline.checkpoint import checkpoint_as_completed
 from megatron_mc.data.pipeline.difficulty.dimensions import SCORE_MAX, SCORE_MIN, Dimensions
 from megatron_mc.data.pipeline.difficulty.heuristic_predictor import predict_heuristic
 from megatron_mc.data.pipeline.record import ProblemRecord
@@ -145,19 +146,9 @@ class LLMPredictor:
     async def _predict_many(self, records: list[ProblemRecord], checkpoint, progress: Callable) -> dict[str, Prediction]:
         slots = asyncio.Semaphore(self.cfg.concurrency)
         timeout = aiohttp.ClientTimeout(total=self.cfg.timeout_s)
-        results = {}
         async with aiohttp.ClientSession(timeout=timeout, headers=self._headers) as session:
-            tasks = [asyncio.ensure_future(self._predict(session, slots, r)) for r in records]
-            try:
-                for finished in progress(asyncio.as_completed(tasks), total=len(tasks), desc="difficulty (LLM)"):
-                    record_id, prediction = await finished
-                    checkpoint.append(record_id, prediction.to_row())
-                    results[record_id] = prediction
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-        return results
+            return await checkpoint_as_completed((self._predict(session, slots, r) for r in records), checkpoint,
+                                                 progress, "difficulty (LLM)", Prediction.to_row)
 
     async def _predict(self, session: aiohttp.ClientSession, slots: asyncio.Semaphore,
                        record: ProblemRecord) -> tuple[str, Prediction]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from judge.extract import extract_code
 from judge.problem import Problem
+from megatron_mc.data.pipeline.checkpoint import checkpoint_as_completed
 from megatron_mc.data.pipeline.record import ProblemRecord
 from rollout.client import SGLangClient
 from rollout.prompts import PromptBuilder
@@ -79,18 +80,8 @@ async def _measure(records: list[ProblemRecord], cfg: PassRateConfig, engine_url
                    progress: Callable) -> dict[str, dict]:
     async with SGLangClient(engine_url, max_concurrency=cfg.concurrency) as client:
         prompts = PromptBuilder(await _tokenizer(client, cfg), cfg.system_prompt, cfg.instruction)
-        tasks = [asyncio.ensure_future(_measure_one(client, prompts, judge_pool, r, cfg)) for r in records]
-        results = {}
-        try:
-            for finished in progress(asyncio.as_completed(tasks), total=len(tasks), desc="pass rates"):
-                record_id, row = await finished
-                checkpoint.append(record_id, row)
-                results[record_id] = row
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    return results
+        return await checkpoint_as_completed((_measure_one(client, prompts, judge_pool, r, cfg) for r in records),
+                                             checkpoint, progress, "pass rates")
 
 
 async def _tokenizer(client: SGLangClient, cfg: PassRateConfig):
