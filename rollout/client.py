@@ -39,16 +39,22 @@ class GenerateOutput:
     completion_tokens: int
     weight_version: str | None
     text: str = ""
+    routed_experts: str | None = None  # rollout/routed_experts.py; only when asked for
 
 
 def generate_payload(input_ids: list[int], sampling_params: dict[str, Any], rid: str,
-                     return_logprob: bool = True) -> dict[str, Any]:
+                     return_logprob: bool = True, return_routed_experts: bool = False) -> dict[str, Any]:
     """The body of one SGLang /generate request (sglang.srt.managers.io_struct.GenerateReqInput)."""
-    return {"input_ids": list(input_ids), "sampling_params": dict(sampling_params), "rid": rid,
-            "return_logprob": return_logprob, "stream": False}
+    payload = {"input_ids": list(input_ids), "sampling_params": dict(sampling_params), "rid": rid,
+               "return_logprob": return_logprob, "stream": False}
+    if return_routed_experts:
+        payload["return_routed_experts"] = True
+    return payload
 
 
-def parse_generate_response(body: dict[str, Any], rid: str) -> GenerateOutput:
+def parse_generate_response(body: dict[str, Any], rid: str, routed_experts: bool = False) -> GenerateOutput:
+    """`routed_experts`: they were asked for, so a finished answer without them is an error (SGLang leaves
+    them out, silently, unless launched with --enable-return-routed-experts)."""
     meta = body["meta_info"]
     output_ids = list(body.get("output_ids") or [])
     entries = meta.get("output_token_logprobs") or []
@@ -57,27 +63,35 @@ def parse_generate_response(body: dict[str, Any], rid: str) -> GenerateOutput:
     if entries and [int(e[1]) for e in entries] != output_ids:
         raise EngineRequestError(f"request {rid}: output_token_logprobs do not match output_ids")
     finish = meta.get("finish_reason") or {"type": "abort"}
+    finish_type = finish["type"] if isinstance(finish, dict) else str(finish)
+    routes = meta.get("routed_experts")
+    if routed_experts and routes is None and finish_type != "abort":
+        raise EngineRequestError(f"request {rid}: routed experts were asked for (algo.routing_replay) but the "
+                                 "engine returned none; launch SGLang with --enable-return-routed-experts and "
+                                 "serve a mixture-of-experts model")
     return GenerateOutput(
         rid=rid, output_ids=output_ids, logprobs=[float(e[0]) for e in entries],
-        finish_reason=finish["type"] if isinstance(finish, dict) else str(finish),
+        finish_reason=finish_type,
         prompt_tokens=int(meta.get("prompt_tokens", 0)),
         completion_tokens=int(meta.get("completion_tokens", len(output_ids))),
         weight_version=None if meta.get("weight_version") is None else str(meta["weight_version"]),
-        text=body.get("text") or "",
+        text=body.get("text") or "", routed_experts=routes,
     )
 
 
 class SGLangClient:
     def __init__(self, base_url: str, max_concurrency: int = 256, timeout_s: float = 3600.0,
                  max_retries: int = 5, retry_backoff_s: float = 0.5, max_backoff_s: float = 10.0,
-                 engine_urls: list[str] | None = None):
-        """`engine_urls`: the engines behind `base_url`, for aborts; None when `base_url` is one engine."""
+                 engine_urls: list[str] | None = None, return_routed_experts: bool = False):
+        """`engine_urls`: the engines behind `base_url`, for aborts; None when `base_url` is one engine.
+        `return_routed_experts`: ask every generation for its routes (algo.routing_replay)."""
         self.base_url = base_url.rstrip("/")
         self.engine_urls = [u.rstrip("/") for u in engine_urls] if engine_urls else [self.base_url]
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
         self.max_backoff_s = max_backoff_s
+        self.return_routed_experts = return_routed_experts
         self._slots = asyncio.Semaphore(max_concurrency)
         self._session: aiohttp.ClientSession | None = None
         self.retries = 0  # requests resubmitted after an engine failure, for metrics and tests
@@ -102,10 +116,10 @@ class SGLangClient:
     async def generate(self, input_ids: list[int], sampling_params: dict[str, Any], rid: str | None = None,
                        return_logprob: bool = True) -> GenerateOutput:
         rid = rid or uuid.uuid4().hex
-        payload = generate_payload(input_ids, sampling_params, rid, return_logprob)
+        payload = generate_payload(input_ids, sampling_params, rid, return_logprob, self.return_routed_experts)
         async with self._slots:
             body = await self.post("/generate", payload)
-        return parse_generate_response(body, rid)
+        return parse_generate_response(body, rid, self.return_routed_experts)
 
     async def abort(self, rid: str | None = None) -> list[str]:
         """Abort one request by rid, or every request when rid is None (AbortReq in SGLang), on every engine.

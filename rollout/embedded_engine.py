@@ -4,18 +4,23 @@ It generates a batch of requests together (left-padded prompts, one KV cache), e
 parameters, and returns the log-prob of every sampled token at that request's temperature, as SGLang does
 by default: log_softmax(logits / T) before top-k / top-p filtering (greedy: log_softmax(logits)). Weights
 change only between batches: the server runs batches and weight loads on one thread.
+
+For routing replay a request may ask for the experts each token was routed to: forward hooks on the HF
+MoE blocks' routers record their top-k choices, returned as SGLang does (rollout/routed_experts.py).
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from rollout.checkpoint_names import target_of
+from rollout.routed_experts import routed_tokens
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -31,6 +36,7 @@ class GenerationRequest:
     stop_token_ids: frozenset[int] = frozenset()
     ignore_eos: bool = False
     seed: int | None = None
+    return_routed_experts: bool = False
     aborted: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -43,6 +49,7 @@ class GenerationResult:
     output_ids: list[int]
     logprobs: list[float]
     finish_reason: dict
+    routed_experts: torch.Tensor | None = None  # [prompt + output - 1, layers, topk] int32, when asked for
 
 
 class EmbeddedEngine:
@@ -62,6 +69,8 @@ class EmbeddedEngine:
         self.eos_token_ids = frozenset([eos] if isinstance(eos, int) else (eos or []))
         self.pad_token_id = self.model.config.pad_token_id or 0
         self._seeds = torch.Generator().manual_seed(seed)
+        # an HF mixture-of-experts block holds `experts` and its router `gate`, which returns the top-k ids last
+        self.routers = [m.gate for m in self.model.modules() if hasattr(m, "experts") and hasattr(m, "gate")]
 
     # ---- weights ----------------------------------------------------------------------------------
     def load_named_tensors(self, named: Iterable[tuple[str, torch.Tensor]]) -> int:
@@ -108,11 +117,13 @@ class EmbeddedEngine:
         finish: list[dict | None] = [None] * batch
         past = None
         step_ids, step_pos = input_ids, positions
+        recorder = _RouteRecorder(self.routers, batch) if any(r.return_routed_experts for r in requests) else None
         for _ in range(max(r.max_new_tokens for r in requests)):
             if self.seconds_per_token:
                 time.sleep(self.seconds_per_token)
-            out = self.model(input_ids=step_ids.to(self.device), attention_mask=mask.to(self.device),
-                             position_ids=step_pos.to(self.device), past_key_values=past, use_cache=True)
+            with recorder or nullcontext():
+                out = self.model(input_ids=step_ids.to(self.device), attention_mask=mask.to(self.device),
+                                 position_ids=step_pos.to(self.device), past_key_values=past, use_cache=True)
             past = out.past_key_values
             logits = out.logits[:, -1, :].float().cpu()
             next_ids = torch.full((batch,), self.pad_token_id, dtype=torch.long)
@@ -132,8 +143,12 @@ class EmbeddedEngine:
             step_ids = next_ids[:, None]
             step_pos = step_pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((batch, 1), dtype=torch.long)], dim=1)
-        return [GenerationResult(o, lp, f or {"type": "length", "length": len(o)})
-                for o, lp, f in zip(outputs, logprobs, finish)]
+        results = [GenerationResult(o, lp, f or {"type": "length", "length": len(o)})
+                   for o, lp, f in zip(outputs, logprobs, finish)]
+        for row, (req, result) in enumerate(zip(requests, results)):
+            if req.return_routed_experts:
+                result.routed_experts = recorder.routes(row, len(req.input_ids), len(result.output_ids))
+        return results
 
     def _finish_reason(self, req: GenerationRequest, token: int, length: int) -> dict | None:
         if token in req.stop_token_ids or (not req.ignore_eos and token in self.eos_token_ids):
@@ -145,6 +160,39 @@ class EmbeddedEngine:
     def _generator(self, req: GenerationRequest) -> torch.Generator:
         seed = req.seed if req.seed is not None else int(torch.randint(0, 2**62, (1,), generator=self._seeds))
         return torch.Generator().manual_seed(seed)
+
+
+class _RouteRecorder:
+    """While entered, records every router's top-k expert ids per forward step as [batch, step tokens,
+    topk]; `routes` cuts out one row's routed tokens: its prompt (left-padded in the prefill step) and the
+    tokens it generated before its last."""
+
+    def __init__(self, routers: list[torch.nn.Module], batch: int):
+        if not routers:
+            raise ValueError("routed experts were asked for, but the model has no mixture-of-experts layers")
+        self.routers, self.batch = routers, batch
+        self.steps: list[torch.Tensor] = []  # [batch, step tokens, layers, topk] per forward
+        self._layers: list[torch.Tensor] = []
+
+    def __enter__(self):
+        self._hooks = [r.register_forward_hook(self._record) for r in self.routers]
+        return self
+
+    def __exit__(self, *exc):
+        for hook in self._hooks:
+            hook.remove()
+        if exc[0] is None:
+            self.steps.append(torch.stack(self._layers, dim=2))
+        self._layers = []
+
+    def _record(self, module, inputs, output):
+        ids = output[-1].detach().to("cpu", torch.int32)
+        self._layers.append(ids.view(self.batch, -1, ids.shape[-1]))
+
+    def routes(self, row: int, prompt_len: int, output_len: int) -> torch.Tensor:
+        prefill, decoded = self.steps[0], self.steps[1:]
+        rows = [prefill[row, prefill.shape[1] - prompt_len:]] + [step[row] for step in decoded]
+        return torch.cat(rows)[:routed_tokens(prompt_len, output_len)]
 
 
 def _sample(logits: torch.Tensor, req: GenerationRequest, generator: torch.Generator) -> tuple[int, float]:

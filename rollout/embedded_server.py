@@ -6,7 +6,8 @@ Run: python -m rollout.embedded_server --model-path DIR --port 30000 [--dtype fl
 Request and response shapes follow SGLang (sglang.srt.managers.io_struct): /generate takes input_ids (or
 text), sampling_params, return_logprob, rid (single or batched lists) and answers {"text", "output_ids",
 "meta_info": {"id", "finish_reason", "prompt_tokens", "completion_tokens", "weight_version",
-"output_token_logprobs": [[logprob, token_id, null], ...]}}. Requests queue while a batch runs; the next
+"output_token_logprobs": [[logprob, token_id, null], ...]}}, plus meta_info "routed_experts" (SGLang's base64
+form, rollout/routed_experts.py) for a request with return_routed_experts. Requests queue while a batch runs; the next
 batch takes up to --max-batch of them. Weight loads run on the same thread as batches, so a batch never
 sees two weight versions. /v1/chat/completions answers OpenAI chat requests (non-streaming, n samples)
 through the tokenizer's chat template, for clients that speak OpenAI's API (mc-data's difficulty predictor).
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from rollout.embedded_engine import EmbeddedEngine, GenerationRequest, GenerationResult
+from rollout.routed_experts import encode as encode_routes
 from rollout.sglang_contract import (
     DEFAULT_GROUP_NAME,
     STRICT_VIOLATION_EXIT_CODE,
@@ -143,7 +145,8 @@ class EmbeddedServer:
             prompts, single = self._prompts(body)
             params = _per_prompt(body.get("sampling_params") or {}, len(prompts), "sampling_params")
             rids = _per_prompt(body.get("rid"), len(prompts), "rid")
-            requests = [self._request(ids, p, rid) for ids, p, rid in zip(prompts, params, rids)]
+            routes = _per_prompt(body.get("return_routed_experts"), len(prompts), "return_routed_experts")
+            requests = [self._request(ids, p, rid, bool(r)) for ids, p, rid, r in zip(prompts, params, rids, routes)]
         except (ValueError, TypeError) as e:
             return _error(400, str(e))
         return_logprob = body.get("return_logprob")
@@ -206,7 +209,8 @@ class EmbeddedServer:
             return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts], single
         raise ValueError("/generate needs input_ids (or text, when the server has a tokenizer)")
 
-    def _request(self, input_ids: list[int], params: dict, rid: str | None) -> GenerationRequest:
+    def _request(self, input_ids: list[int], params: dict, rid: str | None,
+                 return_routed_experts: bool = False) -> GenerationRequest:
         if not input_ids:
             raise ValueError("/generate: empty input_ids")
         known = {"max_new_tokens", "temperature", "top_p", "top_k", "stop_token_ids", "ignore_eos",
@@ -226,6 +230,7 @@ class EmbeddedServer:
             stop_token_ids=frozenset(params.get("stop_token_ids") or ()),
             ignore_eos=bool(params.get("ignore_eos", False)),
             seed=params.get("sampling_seed"),
+            return_routed_experts=return_routed_experts,
         )
 
     def _enqueue(self, req: GenerationRequest) -> _Pending:
@@ -245,6 +250,8 @@ class EmbeddedServer:
         }
         if return_logprob:
             meta["output_token_logprobs"] = [[lp, tok, None] for lp, tok in zip(result.logprobs, result.output_ids)]
+        if result.routed_experts is not None:
+            meta["routed_experts"] = encode_routes(result.routed_experts.numpy())
         text = self.tokenizer.decode(result.output_ids, skip_special_tokens=True) if self.tokenizer else ""
         return {"text": text, "output_ids": result.output_ids, "meta_info": meta}
 

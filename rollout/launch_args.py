@@ -9,9 +9,10 @@ from rollout.sglang_contract import HEALTH_GENERATION_ENV
 
 
 def sglang_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int, seed: int = 0,
-                       base_gpu_id: int = 0, weight_version: str = "0", use_gpu: bool = True) -> list[str]:
+                       base_gpu_id: int = 0, weight_version: str = "0", use_gpu: bool = True,
+                       routed_experts: bool = False) -> list[str]:
     """Arguments of `python -m sglang.launch_server` (sglang.srt.server_args.ServerArgs); SGLang always
-    runs on GPUs, from base_gpu_id on."""
+    runs on GPUs, from base_gpu_id on. `routed_experts`: capture every token's experts for routing replay."""
     args = ["--model-path", model_path, "--host", host, "--port", str(port), "--tp-size", str(cfg.tp_size),
             "--mem-fraction-static", str(cfg.mem_fraction_static), "--dtype", cfg.dtype,
             "--random-seed", str(seed), "--base-gpu-id", str(base_gpu_id), "--weight-version", weight_version,
@@ -24,11 +25,15 @@ def sglang_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int
     if cfg.placement == "colocated":
         # Lets /release_memory_occupation hand KV cache and weights back while the trainer runs.
         args += ["--enable-memory-saver"]
+    if routed_experts:
+        args += ["--enable-return-routed-experts"]
     return args
 
 
 def embedded_server_args(cfg: RolloutConfig, model_path: str, host: str, port: int, seed: int = 0,
-                         base_gpu_id: int = 0, weight_version: str = "0", use_gpu: bool = False) -> list[str]:
+                         base_gpu_id: int = 0, weight_version: str = "0", use_gpu: bool = False,
+                         routed_experts: bool = False) -> list[str]:
+    """The embedded engine records routes whenever a request asks (`routed_experts` needs no flag)."""
     dtype = "float32" if cfg.dtype == "auto" else cfg.dtype
     device = f"cuda:{base_gpu_id}" if use_gpu else "cpu"
     return ["--model-path", model_path, "--host", host, "--port", str(port), "--dtype", dtype, "--device", device,

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rollout.routed_experts import encoded_ints, routed_tokens
+
 FINISH_REASONS = ("stop", "length", "abort")
 
 
@@ -25,6 +27,8 @@ class Sample:
     reward: float | None = None
     verdict: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # the engine's expert choices per routed token (rollout/routed_experts.py), for routing replay; else None
+    routed_experts: str | None = None
 
     def __post_init__(self) -> None:
         where = f"sample {self.problem_id!r}[{self.group_index}]"
@@ -35,6 +39,12 @@ class Sample:
                 f"{where}: {len(self.rollout_logprobs)} log-probs for {len(self.response_ids)} response tokens; "
                 "the engine must be asked with return_logprob=True"
             )
+        if self.routed_experts is not None:
+            tokens = routed_tokens(len(self.prompt_ids), len(self.response_ids))
+            ints = encoded_ints(self.routed_experts)
+            if tokens and (ints == 0 or ints % tokens):
+                raise ValueError(f"{where}: routed_experts holds {ints} expert ids, not a multiple of the {tokens} "
+                                 "routed tokens (prompt + response - 1); the routes belong to another sequence")
 
     @property
     def key(self) -> tuple[str, int]:

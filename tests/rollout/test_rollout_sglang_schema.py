@@ -80,6 +80,8 @@ def test_generate_request_is_a_valid_generate_req_input(io_struct):
     sampling.verify(vocab_size=100)
     assert (sampling.temperature, sampling.top_p, sampling.top_k) == (1.2, 0.95, 50)
     assert sampling.max_new_tokens == 64 and sampling.stop_token_ids == {7, 9}
+    routed = _validate(io_struct.GenerateReqInput, generate_payload([5], params, "p1-1", return_routed_experts=True))
+    assert routed.return_routed_experts is True and routed.routed_experts_start_len == 0  # the whole sequence
 
 
 def test_our_checks_catch_a_misspelled_field(io_struct):
@@ -128,3 +130,5 @@ def test_launch_arguments_parse_with_sglang_server_args():
 
     disaggregated = sglang_server_args(RolloutConfig(engine="sglang", placement="disaggregated"), "/m", "h", 1)
     assert not parser.parse_args(disaggregated).enable_memory_saver
+    assert not args.enable_return_routed_experts
+    assert parser.parse_args(sglang_server_args(cfg, "/m", "h", 1, routed_experts=True)).enable_return_routed_experts
