@@ -63,6 +63,10 @@ class AlgoConfig:
     temperature_mode: TemperatureMode = "fixed"
     logprob_chunk_size: int = 512
 
+    # routing replay (R3), mixture-of-experts models only: the engine returns the experts it routed each token
+    # to and the trainer's forwards (old log-probs and training) route the same way (trainer/routing_replay.py)
+    routing_replay: bool = False
+
     def __post_init__(self) -> None:
         from megatron_mc.algo.presets import PRESETS  # presets.py builds on this module
 

@@ -23,9 +23,13 @@ def load_adapter(cfg: ModelConfig) -> ModelAdapter:
     return adapter_for_dir(cfg.hf_dir, cfg.make_vocab_size_divisible_by, cfg.rope_scaling)
 
 
-def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdapter, impl: str):
+def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdapter, impl: str,
+                       routing_replay: bool = False):
     from megatron.core.transformer.transformer_config import TransformerConfig
 
+    if routing_replay and not adapter.num_experts:
+        raise ValueError(f"algo.routing_replay: true needs a mixture-of-experts model, but {adapter.source} is "
+                         "dense; set algo.routing_replay: false")
     par.check_model(adapter.num_layers, adapter.num_heads, adapter.num_kv_heads, adapter.num_experts)
     if adapter.padded_vocab % par.tp:
         raise ValueError(
@@ -46,13 +50,16 @@ def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdap
         # Always initialize: Megatron-Core 0.16 marks parameters as TP-sharded (tensor_model_parallel,
         # partition_dim) only inside its init routines, and the HF mapping and grad clipping read those.
         perform_initialization=True,
+        moe_enable_routing_replay=routing_replay,  # the routers take recorded routes (trainer/routing_replay.py)
     )
     rope_mod.set_config_fields(config, adapter.rope)
     return config
 
 
-def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAdapter] = None) -> list[torch.nn.Module]:
+def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAdapter] = None,
+                routing_replay: bool = False) -> list[torch.nn.Module]:
     """One GPTModel per virtual pipeline stage of this rank, on this rank's device, in cfg.dtype.
+    `routing_replay`: MoE routers that can replay recorded routes (algo.routing_replay).
 
     Half-precision chunks are wrapped in Megatron-Core's Float16Module (fp32 logits out), as its DDP and
     optimizers expect. Weights are random until loaded (checkpoint.hf_import or checkpoint.dist).
@@ -63,7 +70,7 @@ def build_model(cfg: ModelConfig, par: ParallelConfig, adapter: Optional[ModelAd
 
     adapter = adapter or load_adapter(cfg)
     impl = choose_impl(cfg)
-    config = transformer_config(cfg, par, adapter, impl)
+    config = transformer_config(cfg, par, adapter, impl, routing_replay)
     spec = layer_spec(impl, adapter.num_experts, adapter.qk_layernorm,
                       context_parallel=par.cp > 1 and impl == "local", local_attention=cfg.local_attention)
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")

@@ -15,6 +15,8 @@ class TrainBatch:
     temperature: float  # log-probs are taken at logits / temperature
     old_logprobs: Optional[list[list[float]]] = None  # the trainer's, before this step's updates
     ref_logprobs: Optional[list[list[float]]] = None  # the reference policy's, when the KL loss is on
+    # per sequence, the engine's expert choices (rollout/routed_experts.py) for routing replay, else None
+    routed_experts: Optional[list[Optional[str]]] = None
 
     def __post_init__(self) -> None:
         n = len(self.prompt_ids)
@@ -33,6 +35,8 @@ class TrainBatch:
                                      f"{len(response)} response tokens")
             if len(per_token) != n:
                 raise ValueError(f"TrainBatch.{field_name}: {len(per_token)} rows for {n} sequences")
+        if self.routed_experts is not None and len(self.routed_experts) != n:
+            raise ValueError(f"TrainBatch.routed_experts: {len(self.routed_experts)} rows for {n} sequences")
         for i, response in enumerate(self.response_ids):
             if not response:
                 raise ValueError(f"TrainBatch.response_ids[{i}] is empty; drop empty responses before training")
@@ -42,14 +46,17 @@ class TrainBatch:
 
     @classmethod
     def from_samples(cls, samples: Sequence, advantages: Sequence[float], temperature: float) -> "TrainBatch":
-        """From rollout.Sample objects (prompt, response and rollout log-probs) and one advantage each."""
+        """From rollout.Sample objects (prompt, response, rollout log-probs and, when the engine returned them,
+        routed experts) and one advantage each."""
         if len(samples) != len(advantages):
             raise ValueError(f"TrainBatch.from_samples: {len(samples)} samples but {len(advantages)} advantages")
         return cls(prompt_ids=[list(s.prompt_ids) for s in samples],
                    response_ids=[list(s.response_ids) for s in samples],
                    advantages=[float(a) for a in advantages],
                    rollout_logprobs=[list(s.rollout_logprobs) for s in samples],
-                   temperature=float(temperature))
+                   temperature=float(temperature),
+                   routed_experts=[s.routed_experts for s in samples]
+                   if any(s.routed_experts is not None for s in samples) else None)
 
     @classmethod
     def for_sft(cls, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]) -> "TrainBatch":
@@ -64,4 +71,5 @@ class TrainBatch:
 
         return replace(self, prompt_ids=pick(self.prompt_ids), response_ids=pick(self.response_ids),
                        advantages=pick(self.advantages), rollout_logprobs=pick(self.rollout_logprobs),
-                       old_logprobs=pick(self.old_logprobs), ref_logprobs=pick(self.ref_logprobs))
+                       old_logprobs=pick(self.old_logprobs), ref_logprobs=pick(self.ref_logprobs),
+                       routed_experts=pick(self.routed_experts))

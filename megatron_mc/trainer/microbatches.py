@@ -29,6 +29,7 @@ from megatron_mc.algo.context_parallel import zigzag_indices
 from megatron_mc.models.packed_segments import HOST_BOUNDARIES
 from megatron_mc.trainer.balance import round_up
 from megatron_mc.trainer.batch import TrainBatch
+from megatron_mc.trainer.routing_replay import RouteShape, replay_routes, unrouted
 
 
 def shard_indices(n: int, part: int, parts: int) -> list[int]:
@@ -87,6 +88,8 @@ class MicroBatch:
     segment_starts: list[int] = field(default_factory=list)
     segment_lengths: list[int] = field(default_factory=list)
     padding: bool = False  # a stand-in that only keeps this rank's schedule as long as the others'
+    # routing replay: [rows, width, layers, topk] expert ids per input position (trainer/routing_replay.py)
+    routes: Optional[torch.Tensor] = None
 
     @property
     def num_sequences(self) -> int:
@@ -109,7 +112,8 @@ class MicroBatch:
         return replace(self, tokens=moved(self.tokens), positions=moved(self.positions), targets=moved(self.targets),
                        gather_index=moved(self.gather_index), response_mask=moved(self.response_mask),
                        advantages=moved(self.advantages), old_logprobs=moved(self.old_logprobs),
-                       rollout_logprobs=moved(self.rollout_logprobs), ref_logprobs=moved(self.ref_logprobs))
+                       rollout_logprobs=moved(self.rollout_logprobs), ref_logprobs=moved(self.ref_logprobs),
+                       routes=moved(self.routes))
 
     # ---- context parallelism ------------------------------------------------------------------------
     def context_part(self, cp_size: int, cp_rank: int) -> "MicroBatch":
@@ -123,6 +127,10 @@ class MicroBatch:
 
         def input_part(t):
             return t.reshape(-1)[order].view(rows, width // cp_size)
+
+        def routes_part(t):
+            return None if t is None else t.reshape(rows * width, *t.shape[2:])[order].view(
+                rows, width // cp_size, *t.shape[2:])
 
         n = self.num_sequences
         local_width = max(self.segment_lengths, default=0) // cp_size
@@ -138,7 +146,8 @@ class MicroBatch:
 
         mask = loss_part(self.response_mask)
         return replace(self, tokens=input_part(self.tokens), positions=input_part(self.positions),
-                       targets=input_part(self.targets), gather_index=gather, response_mask=mask,
+                       targets=input_part(self.targets), routes=routes_part(self.routes),
+                       gather_index=gather, response_mask=mask,
                        old_logprobs=loss_part(self.old_logprobs), rollout_logprobs=loss_part(self.rollout_logprobs),
                        ref_logprobs=loss_part(self.ref_logprobs), num_tokens=int(mask.sum()),
                        segment_starts=[s // cp_size for s in self.segment_starts],
@@ -170,10 +179,13 @@ class MicroBatch:
 
 
 def make_micro_batch(batch: TrainBatch, *, packed: bool = False, segment_multiple: int = 1, row_multiple: int = 1,
-                     indices: Optional[list[int]] = None, pad_id: int = 0) -> MicroBatch:
+                     indices: Optional[list[int]] = None, pad_id: int = 0,
+                     route_shape: Optional[RouteShape] = None) -> MicroBatch:
     """The micro-batch of all of `batch`'s sequences. `indices`: their positions in the batch they came
     from (default 0..n-1). Packed, each sequence's segment is a multiple of segment_multiple and the row
-    a multiple of row_multiple; padded, the rows' width is a multiple of row_multiple."""
+    a multiple of row_multiple; padded, the rows' width is a multiple of row_multiple. `route_shape`:
+    carry the batch's routed experts for routing replay (every sequence must have them)."""
+    indices = list(range(len(batch))) if indices is None else list(indices)
     lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
     if packed:
         segment_lengths = [round_up(n, segment_multiple) for n in lengths]
@@ -212,6 +224,10 @@ def make_micro_batch(batch: TrainBatch, *, packed: bool = False, segment_multipl
             values[i, mask[i]] = torch.tensor(row, dtype=torch.float32)
         return values
 
+    routes = None
+    if route_shape is not None:
+        routes = replay_routes(batch.routed_experts, batch.prompt_ids, batch.response_ids, starts, rows * width,
+                               route_shape, indices).view(rows, width, route_shape.layers, route_shape.topk)
     return MicroBatch(tokens=flat_tokens.view(rows, width), positions=flat_positions.view(rows, width),
                       targets=flat_targets.view(rows, width), segments=segments, gather_index=gather,
                       response_mask=mask, advantages=torch.tensor(batch.advantages, dtype=torch.float32),
@@ -219,11 +235,11 @@ def make_micro_batch(batch: TrainBatch, *, packed: bool = False, segment_multipl
                       rollout_logprobs=per_position(batch.rollout_logprobs),
                       ref_logprobs=per_position(batch.ref_logprobs),
                       response_lengths=[len(r) for r in batch.response_ids], num_tokens=int(mask.sum()),
-                      indices=list(range(len(batch))) if indices is None else list(indices),
-                      segment_starts=starts, segment_lengths=segment_lengths)
+                      indices=indices, segment_starts=starts, segment_lengths=segment_lengths, routes=routes)
 
 
-def padding_micro_batch(row_multiple: int = 1, pad_id: int = 0) -> MicroBatch:
+def padding_micro_batch(row_multiple: int = 1, pad_id: int = 0,
+                        route_shape: Optional[RouteShape] = None) -> MicroBatch:
     """One row of `row_multiple` padding tokens and no sequence: it runs forward and backward like any
     micro-batch (so every collective inside the model is matched) and contributes nothing."""
     tokens = torch.full((1, row_multiple), pad_id, dtype=torch.long)
@@ -231,4 +247,6 @@ def padding_micro_batch(row_multiple: int = 1, pad_id: int = 0) -> MicroBatch:
     return MicroBatch(tokens=tokens, positions=torch.arange(row_multiple).view(1, -1),
                       targets=torch.zeros_like(tokens), segments=None, gather_index=nothing,
                       response_mask=nothing.bool(), advantages=torch.zeros(0), old_logprobs=None,
-                      rollout_logprobs=None, ref_logprobs=None, response_lengths=[], padding=True)
+                      rollout_logprobs=None, ref_logprobs=None, response_lengths=[], padding=True,
+                      routes=None if route_shape is None else unrouted(row_multiple, route_shape).view(
+                          1, row_multiple, route_shape.layers, route_shape.topk))

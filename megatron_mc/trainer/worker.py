@@ -38,6 +38,7 @@ from megatron_mc.trainer.moe_diagnostics import MoEDiagnostics, find_routers
 from megatron_mc.trainer.objectives import PolicyGradient, SupervisedCrossEntropy, units
 from megatron_mc.trainer.offload import RESIDENT, HostOffload
 from megatron_mc.trainer.reference import ReferenceWeights
+from megatron_mc.trainer.routing_replay import RoutingReplay
 from rollout.gpu_ledger import book, my_gpus
 
 class TrainWorker:
@@ -55,10 +56,11 @@ class TrainWorker:
         model_cfg = dataclasses.replace(cfg.model, hf_dir=hf_dir)
         self.hf_dir = hf_dir
         self.adapter = load_adapter(model_cfg)
-        chunks = build_model(model_cfg, cfg.parallel, self.adapter)
+        chunks = build_model(model_cfg, cfg.parallel, self.adapter, routing_replay=cfg.algo.routing_replay)
         load_hf_weights(chunks, self.adapter, hf_dir)
         self.moe_diagnostics = MoEDiagnostics(find_routers(chunks) if cfg.train.moe_diagnostics else [])
         self.model = wrap_ddp(chunks, cfg.parallel)
+        self.routing_replay = RoutingReplay(self.model) if cfg.algo.routing_replay else None
         # the KL term's reference: the start weights, taken before any training checkpoint is loaded
         self.reference = ReferenceWeights(self.model) if cfg.algo.needs_reference_model else None
         train = cfg.train
@@ -122,9 +124,10 @@ class TrainWorker:
                                   segment_multiple=self.segment_multiple, row_multiple=self.row_multiple,
                                   # Megatron-Core's interleaved schedule runs a multiple of pp micro-batches
                                   count_multiple=par.pp if par.virtual_stages > 1 else 1)
+        routes = self.routing_replay.shape if self.routing_replay else None
         return [make_micro_batch(batch.select(group), packed=packed, segment_multiple=self.segment_multiple,
-                                 row_multiple=self.row_multiple, indices=group)
-                if group else padding_micro_batch(self.row_multiple) for group in plan[self.dp_rank]]
+                                 row_multiple=self.row_multiple, indices=group, route_shape=routes)
+                if group else padding_micro_batch(self.row_multiple, route_shape=routes) for group in plan[self.dp_rank]]
 
     def _run(self, mbs: list[MicroBatch], loss_of, forward_only: bool) -> list:
         """Run the schedule over `mbs`; `loss_of(mb, part, output)` is the last stage's loss function, with
@@ -138,11 +141,15 @@ class TrainWorker:
             part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank())
             part = part.to(self.device)
             packed = None if mb.segments is None else mb.segments.packed_seq_params(self.boundaries_device)
+            if self.routing_replay is not None:
+                self.routing_replay.set_targets(model, part.routes)
             output = model(part.tokens, part.positions, attention_mask=None, packed_seq_params=packed,
                            **self.output_kwargs)
             return output, partial(_padding_loss if mb.padding else loss_of, mb, part)
 
         iterators = [iter(mbs) for _ in self.model]
+        if self.routing_replay is not None:
+            self.routing_replay.clear()  # the previous schedule's targets, left queued when nothing recomputed
         return get_forward_backward_func()(
             forward_step_func=step, data_iterator=iterators if len(iterators) > 1 else iterators[0],
             model=self.model, num_microbatches=len(mbs), seq_length=max(mb.tokens.shape[1] for mb in mbs),

@@ -1,0 +1,63 @@
+"""Routing replay (R3) through the real trainer on two gloo ranks (routing_replay_workers.py), with the
+embedded engine's samples of the tiny MoE (4 layers, 4 experts, top-2):
+- every router of the trainer uses, token by token, the experts the engine recorded, under TP + sequence
+  parallelism with two sequences packed, and under CP with padded rows after the trainer's router weights
+  were perturbed (its own top-k then differs on many tokens, the used one on none);
+- log-probs under replay equal the engine's (same weights, float32);
+- under PP with two micro-batches in flight, a step that recomputes every layer in its backward routes
+  each recomputation as that micro-batch's forward did (Megatron-Core's REPLAY_BACKWARD queue)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from megatron_mc.trainer.results import merge_logprobs, merge_train_metrics
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
+from model_workers import launch  # noqa: E402
+
+from routing_replay_workers import NEW_TOKENS, ROUTE_CASES  # noqa: E402
+
+pytestmark = [pytest.mark.distributed]
+WORLD = 2
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    return launch("routing", WORLD, tmp_path_factory.mktemp("routing"), timeout_s=600,
+                  script=Path(__file__).resolve().parent / "routing_replay_workers.py")
+
+
+def _logprobs(measured, key, n):
+    return merge_logprobs([{int(i): row for i, row in measured[f"{key}/r{r}"].items()} for r in range(WORLD)], n)
+
+
+def _max_diff(a, b) -> float:
+    return max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+
+
+@pytest.mark.parametrize("case", [name for name, *_ in ROUTE_CASES])
+def test_routers_use_the_engines_experts_token_by_token(measured, case):
+    samples = measured["samples"]
+    routed = sum(len(s["prompt_ids"]) + len(s["response_ids"]) - 1 for s in samples)
+    for rank in range(WORLD):
+        routes = measured[f"{case}/routes/r{rank}"]
+        assert routes["layers"] == [1, 2, 3, 4] and routes["tokens"] == 4 * routed  # each layer routed once
+        assert routes["mismatched"] == 0
+        if case.endswith("perturbed"):
+            assert routes["own_differs"] > routed // 4  # replay, not the trainer's own router, chose them
+
+
+@pytest.mark.parametrize("case", [name for name, *_ in ROUTE_CASES if not name.endswith("perturbed")] + ["pp2_recompute"])
+def test_log_probs_under_replay_equal_the_engines(measured, case):
+    engine = [s["rollout_logprobs"] for s in measured["samples"]]
+    assert _max_diff(_logprobs(measured, f"{case}/logprobs", len(engine)), engine) < 2e-4
+
+
+def test_recomputed_backward_replays_each_micro_batchs_routes(measured):
+    same = {layer: ok for r in range(WORLD) for layer, ok in measured[f"pp2_recompute/same_routes/r{r}"].items()}
+    assert same == {"1": True, "2": True, "3": True, "4": True}  # stage 0 holds layers 1-2, stage 1 layers 3-4
+    step = merge_train_metrics([measured[f"pp2_recompute/train/r{r}"] for r in range(WORLD)])
+    assert step["grad_norm"] > 0 and step["tokens"] == NEW_TOKENS * len(measured["samples"])
