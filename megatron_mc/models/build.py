@@ -25,11 +25,11 @@ def load_adapter(cfg: ModelConfig) -> ModelAdapter:
 
 def transformer_config(cfg: ModelConfig, par: ParallelConfig, adapter: ModelAdapter, impl: str,
                        routing_replay: bool = False):
-    from megatron.core.transformer.transformer_config import TransformerConfig
-
     if routing_replay and not adapter.num_experts:
         raise ValueError(f"algo.routing_replay: true needs a mixture-of-experts model, but {adapter.source} is "
                          "dense; set algo.routing_replay: false")
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
     par.check_model(adapter.num_layers, adapter.num_heads, adapter.num_kv_heads, adapter.num_experts)
     if adapter.padded_vocab % par.tp:
         raise ValueError(

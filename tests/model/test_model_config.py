@@ -99,6 +99,14 @@ def test_fp8_without_transformer_engine_is_a_clear_error():
     assert choose_impl(ModelConfig()) == "local"
 
 
+def test_routing_replay_on_a_dense_model_names_the_key():
+    from megatron_mc.models.build import transformer_config
+
+    with pytest.raises(ValueError, match="algo.routing_replay: true needs a mixture-of-experts model"):
+        transformer_config(ModelConfig(), ParallelConfig(), adapter_for_config(_config("qwen3")), "local",
+                           routing_replay=True)
+
+
 def _round_trip(layout, hf, size, dim):
     shards = [layout.to_local(hf, r, size, dim) for r in range(size)]
     back = layout.to_hf(shards, dim)
