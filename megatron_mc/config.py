@@ -63,6 +63,7 @@ class JudgeConfig:
 @dataclass
 class DataConfig:
     source: Literal["tiny_tasks", "file"] = "tiny_tasks"
+    tiny_family: Literal["default", "long"] = "default"  # tiny_tasks' task family (data/tiny_default.FAMILIES)
     train_problems: str = ""  # a problems file or folder, read with judge.loaders.load_problems(path, format)
     format: Optional[str] = None  # one of judge.loaders.FORMATS; null: normalized problems, told by the path
     max_prompt_tokens: int = 2048

@@ -1,7 +1,7 @@
 """Where a run's problems and starting model come from, chosen by data.source in one place.
 
-  tiny_tasks  the embedded default: tasks, tokenizer and tiny Qwen3 built and cached by
-              tiny_default.prepare_tiny_default; evaluation on the held-out split unless eval.problems_file
+  tiny_tasks  the embedded default: tasks (of family data.tiny_family), tokenizer and tiny Qwen3 built and
+              cached by tiny_default.prepare_tiny_default; evaluation on the held-out split unless eval.problems_file
               is set; model.hf_dir, when set, replaces the random-init model (e.g. a warm-started one)
   file        data.train_problems (judge.loaders format data.format) and model.hf_dir, both required;
               mc-data's train.jsonl is such a file (see `with_pipeline_prompt`)
@@ -60,13 +60,13 @@ def model_dir(cfg: RunConfig) -> Path:
     if cfg.model.hf_dir:
         return Path(cfg.model.hf_dir)
     if cfg.data.source == "tiny_tasks":
-        return prepare_tiny_default().hf_dir
+        return prepare_tiny_default(family=cfg.data.tiny_family).hf_dir
     raise ValueError(f"model.hf_dir is required when data.source is {cfg.data.source!r}: "
                      "the HF checkpoint to start from")
 
 
 def _tiny_tasks(cfg: RunConfig) -> RunData:
-    tiny = prepare_tiny_default()
+    tiny = prepare_tiny_default(family=cfg.data.tiny_family)
     return RunData(train=load_problems(tiny.train_problems),
                    eval=_eval_problems(cfg, load_problems(tiny.held_out_problems)), hf_dir=model_dir(cfg))
 

@@ -240,6 +240,11 @@ def reference_response(problem: Problem) -> str:
     return f"```python\n{problem.metadata['reference_solution']}\n```"
 
 
+def sft_responses(problem: Problem) -> list[str]:
+    """The answers the warm start teaches for `problem`: its reference response."""
+    return [reference_response(problem)]
+
+
 def tokenizer_corpus() -> list[str]:
     """Training statements and answers, plus every printable ASCII character once, so that held-out
     statements (unseen numbers) still tokenize into pieces rather than bytes."""

@@ -49,7 +49,7 @@ def starting_model(cfg: RunConfig, data: RunData) -> Path:
         return data.hf_dir
     from megatron_mc.sft.warm_start import warm_started_tiny_model
 
-    return Path(warm_started_tiny_model())
+    return Path(warm_started_tiny_model(family=cfg.data.tiny_family))
 
 
 def _start_ray(cfg: RunConfig, stack: contextlib.ExitStack) -> None:

@@ -1,6 +1,7 @@
 """The tiny default's warm start: a short SFT of the random tiny Qwen3 on the train split's reference
-solutions, with prompts rendered exactly as the rollout renders them for the tiny config (chat template,
-no system prompt, no instruction), so GRPO starts from a model that solves some held-out tasks.
+solutions (every answer the task family teaches, tiny_default.FAMILIES), with prompts rendered exactly as
+the rollout renders them for the tiny config (chat template, no system prompt, no instruction), so GRPO
+starts from a model that solves some held-out tasks.
 
 The result is cached under CACHE/warm_start/<hash>/hf, the hash covering the tiny default's own cache key
 (tasks, tokenizer, model shape) and the SFT settings; it is built in a temporary folder and renamed into
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from megatron_mc.data.tiny_default import TinyModelShape, default_cache_root, prepare_tiny_default
+from megatron_mc.data.tiny_default import TinyModelShape, default_cache_root, family_tasks, prepare_tiny_default
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class WarmStartSettings:
     shape: TinyModelShape = field(default_factory=TinyModelShape)
 
 
+# the long family has three answers per problem, each longer than the default's: more steps to learn them
+FAMILY_SETTINGS = {"default": WarmStartSettings(), "long": WarmStartSettings(steps=300)}
+
+
 def warm_start_config(settings: WarmStartSettings):
     from megatron_mc.config import config_from_dict
 
@@ -46,27 +51,30 @@ def warm_start_config(settings: WarmStartSettings):
     })
 
 
-def reference_examples(hf_dir: Path, problems) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids as rollout.prompts.PromptBuilder renders them for the tiny config, reference answer ids)."""
+def reference_examples(hf_dir: Path, problems, family: str = "default") -> list[tuple[list[int], list[int]]]:
+    """(prompt ids as rollout.prompts.PromptBuilder renders them for the tiny config, reference answer ids),
+    one per answer the family teaches for each problem."""
     from transformers import AutoTokenizer
 
-    from megatron_mc.data.tiny_tasks import reference_response
     from rollout.prompts import PromptBuilder
 
+    tasks = family_tasks(family)
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     prompts = PromptBuilder(tokenizer, system_prompt="", instruction="")
     return [(prompts.prompt_ids(p),
-             list(tokenizer(reference_response(p), add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id])
-            for p in problems]
+             list(tokenizer(response, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id])
+            for p in problems for response in tasks.sft_responses(p)]
 
 
-def warm_started_tiny_model(cache_dir: Optional[str | Path] = None,
-                            settings: WarmStartSettings = WarmStartSettings()) -> Path:
-    """The warm-started tiny model's HF folder, built on first use."""
+def warm_started_tiny_model(cache_dir: Optional[str | Path] = None, settings: Optional[WarmStartSettings] = None,
+                            family: str = "default") -> Path:
+    """The warm-started tiny model's HF folder for task family `family`, built on first use; `settings`
+    default to the family's (FAMILY_SETTINGS)."""
     from judge.loaders import load_problems
     from megatron_mc.sft.run import run_sft
 
-    tiny = prepare_tiny_default(cache_dir, shape=settings.shape)
+    settings = settings or FAMILY_SETTINGS[family]
+    tiny = prepare_tiny_default(cache_dir, shape=settings.shape, family=family)
     cache_root = Path(cache_dir).expanduser() if cache_dir else default_cache_root()
     key = hashlib.sha256(json.dumps({"tiny": tiny.root.name, "settings": asdict(settings)},
                                     sort_keys=True).encode()).hexdigest()[:16]
@@ -76,7 +84,7 @@ def warm_started_tiny_model(cache_dir: Optional[str | Path] = None,
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
     try:
-        examples = reference_examples(tiny.hf_dir, load_problems(tiny.train_problems))
+        examples = reference_examples(tiny.hf_dir, load_problems(tiny.train_problems), family)
         history = run_sft(warm_start_config(settings), str(tiny.hf_dir), examples, settings.steps,
                           str(staging / "hf"))
         (staging / "sft_losses.json").write_text(json.dumps([m["loss"] for m in history]))

@@ -12,7 +12,7 @@ GPU_CONFIGS = ["qwen3_4b_microcoder_grpo.yaml", "qwen3_32b_microcoder_grpo.yaml"
 
 
 def test_every_example_is_listed():
-    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(GPU_CONFIGS + ["tiny_cpu.yaml"])
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(GPU_CONFIGS + ["tiny_cpu.yaml", "tiny_long_answers.yaml"])
 
 
 def test_tiny_cpu_default():
