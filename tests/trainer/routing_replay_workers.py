@@ -21,9 +21,9 @@ PROMPTS = ([5, 17, 33, 2, 90], [12, 8, 61, 7, 7, 3, 44, 9, 21], [40, 41, 42], [1
 NEW_TOKENS = 6
 TEMPERATURE = 0.7
 # (name, parallel layout, packed, micro_batch_tokens): one micro-batch holds every sequence, so the routes
-# each router used can be laid back onto the sequences
-ROUTE_CASES = (("tp2_sp_packed", dict(tp=2, sequence_parallel=True), True, 256),
-               ("cp2_padded_perturbed", dict(cp=2), False, 256))
+# each router used can be laid back onto the sequences; the experts are split over both ranks (ep 2)
+ROUTE_CASES = (("tp2_sp_ep2_packed", dict(tp=2, sequence_parallel=True, ep=2, etp=1), True, 256),
+               ("cp2_ep2_padded_perturbed", dict(cp=2, ep=2), False, 256))
 
 
 def engine_samples(hf_dir: str):

@@ -1,8 +1,8 @@
 """Routing replay (R3) through the real trainer on two gloo ranks (routing_replay_workers.py), with the
 embedded engine's samples of the tiny MoE (4 layers, 4 experts, top-2):
 - every router of the trainer uses, token by token, the experts the engine recorded, under TP + sequence
-  parallelism with two sequences packed, and under CP with padded rows after the trainer's router weights
-  were perturbed (its own top-k then differs on many tokens, the used one on none);
+  parallelism + EP with four sequences packed, and under CP + EP with padded rows after the trainer's router
+  weights were perturbed (its own top-k then differs on many tokens, the used one on none);
 - log-probs under replay equal the engine's (same weights, float32);
 - under PP with two micro-batches in flight, a step that recomputes every layer in its backward routes
   each recomputation as that micro-batch's forward did (Megatron-Core's REPLAY_BACKWARD queue)."""
