@@ -12,7 +12,8 @@ the experts, not the router's input, so it changes nothing here.
 
 A recomputed forward (model.recompute) routes a second time inside the backward, after later
 micro-batches' forwards: there it takes RouterReplay's REPLAY_BACKWARD, its queue of the targets in
-forward order, which is the backward order of the micro-batches of one model chunk.
+forward order, which is the backward order of the micro-batches of one model chunk. Supervised steps
+(train_sft) have no engine routes: their micro-batches set no targets and the routers route themselves.
 """
 from __future__ import annotations
 
@@ -95,9 +96,13 @@ class RoutingReplay:
 
 
 def _choose_action(router: torch.nn.Module, args) -> None:
+    """Replay when targets were set (rollout data); route by the router's own scores otherwise (SFT)."""
     from megatron.core.transformer.moe.router_replay import RouterReplayAction
 
+    replay = router.router_replay
     # inside the autograd engine: a recomputation during the backward
-    recomputing = torch._C._current_graph_task_id() != -1
-    router.router_replay.set_router_replay_action(
-        RouterReplayAction.REPLAY_BACKWARD if recomputing else RouterReplayAction.REPLAY_FORWARD)
+    if torch._C._current_graph_task_id() != -1:
+        action = RouterReplayAction.REPLAY_BACKWARD if replay.replay_backward_list else None
+    else:
+        action = RouterReplayAction.REPLAY_FORWARD if replay.target_topk_idx is not None else None
+    replay.set_router_replay_action(action)

@@ -114,17 +114,18 @@ class TrainWorker:
             config.no_sync_func = no_sync[0] if len(no_sync) == 1 else no_sync
 
     # ---- forward / backward through Megatron's schedule ----------------------------------------------
-    def _micro_batches(self, batch: TrainBatch) -> list[MicroBatch]:
+    def _micro_batches(self, batch: TrainBatch, rollout: bool = True) -> list[MicroBatch]:
         """This data-parallel rank's micro-batches of `batch`: every rank plans the whole batch the same way
         (balance.py: near-equal token loads, the same count on every rank, as expert-parallel all-to-alls
-        need), takes its own share and fills empty slots with padding micro-batches."""
+        need), takes its own share and fills empty slots with padding micro-batches. `rollout`: the
+        sequences came from the engines, whose routes routing replay follows (supervised data has none)."""
         lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
         par, packed = self.cfg.parallel, self.cfg.train.pack_sequences
         plan = plan_micro_batches(lengths, self.dp_size, self.cfg.train.micro_batch_tokens, packed=packed,
                                   segment_multiple=self.segment_multiple, row_multiple=self.row_multiple,
                                   # Megatron-Core's interleaved schedule runs a multiple of pp micro-batches
                                   count_multiple=par.pp if par.virtual_stages > 1 else 1)
-        routes = self.routing_replay.shape if self.routing_replay else None
+        routes = self.routing_replay.shape if self.routing_replay and rollout else None
         return [make_micro_batch(batch.select(group), packed=packed, segment_multiple=self.segment_multiple,
                                  row_multiple=self.row_multiple, indices=group, route_shape=routes)
                 if group else padding_micro_batch(self.row_multiple, route_shape=routes) for group in plan[self.dp_rank]]
@@ -141,7 +142,7 @@ class TrainWorker:
             part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank())
             part = part.to(self.device)
             packed = None if mb.segments is None else mb.segments.packed_seq_params(self.boundaries_device)
-            if self.routing_replay is not None:
+            if part.routes is not None:
                 self.routing_replay.set_targets(model, part.routes)
             output = model(part.tokens, part.positions, attention_mask=None, packed_seq_params=packed,
                            **self.output_kwargs)
@@ -244,21 +245,21 @@ class TrainWorker:
 
     def train_sft(self, batch: TrainBatch) -> dict:
         """One optimizer step of token-mean cross-entropy on the response tokens of the whole batch."""
-        return self._optimize([batch], SupervisedCrossEntropy())
+        return self._optimize([batch], SupervisedCrossEntropy(), rollout=False)
 
-    def _optimize(self, mini_batches: list[TrainBatch], objective) -> dict:
+    def _optimize(self, mini_batches: list[TrainBatch], objective, rollout: bool = True) -> dict:
         records, steps = [], []
         self._computing("training")
         with self.moe_diagnostics.recording():
             for mini in mini_batches:
-                record, step = self._optimizer_step(mini, objective)
+                record, step = self._optimizer_step(mini, objective, rollout)
                 records += record
                 steps.append(step)
         return {"records": records if self.reports else [], "steps": steps, "moe": self.moe_diagnostics.read()}
 
-    def _optimizer_step(self, mini: TrainBatch, objective) -> tuple[list, dict]:
+    def _optimizer_step(self, mini: TrainBatch, objective, rollout: bool) -> tuple[list, dict]:
         total_units = units(objective.unit, [len(r) for r in mini.response_ids])
-        mbs = self._micro_batches(mini)
+        mbs = self._micro_batches(mini, rollout)
         # the schedule divides each loss by len(mbs), padding included, the same count on every rank
         scale_base = len(mbs) * self.dp_size / total_units
 

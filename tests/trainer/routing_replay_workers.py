@@ -145,6 +145,7 @@ def recompute_case(hf_dir, samples) -> dict:
     capture = RouteCapture(worker.model, with_phase=True)
     trained = worker.train(batch)
     capture.close()
+    supervised = worker.train_sft(TrainBatch.for_sft(PROMPTS, [s.response_ids for s in samples]))
     forwards, recomputed = {}, {}
     for layer, used, _, in_backward in capture.calls:
         (recomputed if in_backward else forwards).setdefault(layer, []).append(used)
@@ -152,7 +153,8 @@ def recompute_case(hf_dir, samples) -> dict:
             and all(torch.equal(a, b) for a, b in zip(maps, recomputed[layer])) for layer, maps in forwards.items()}
     rank = os.environ["RANK"]
     return {f"pp2_recompute/logprobs/r{rank}": {str(i): row for i, row in logprobs.items()},
-            f"pp2_recompute/same_routes/r{rank}": same, f"pp2_recompute/train/r{rank}": trained}
+            f"pp2_recompute/same_routes/r{rank}": same, f"pp2_recompute/train/r{rank}": trained,
+            f"pp2_recompute/sft/r{rank}": supervised}
 
 
 def scenario_routing(out: Path) -> dict:

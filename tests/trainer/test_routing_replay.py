@@ -5,7 +5,8 @@ embedded engine's samples of the tiny MoE (4 layers, 4 experts, top-2):
   weights were perturbed (its own top-k then differs on many tokens, the used one on none);
 - log-probs under replay equal the engine's (same weights, float32);
 - under PP with two micro-batches in flight, a step that recomputes every layer in its backward routes
-  each recomputation as that micro-batch's forward did (Megatron-Core's REPLAY_BACKWARD queue)."""
+  each recomputation as that micro-batch's forward did (Megatron-Core's REPLAY_BACKWARD queue);
+- a supervised step on the same trainer (no engine routes) routes by the trainer's own router."""
 from __future__ import annotations
 
 import sys
@@ -61,3 +62,5 @@ def test_recomputed_backward_replays_each_micro_batchs_routes(measured):
     assert same == {"1": True, "2": True, "3": True, "4": True}  # stage 0 holds layers 1-2, stage 1 layers 3-4
     step = merge_train_metrics([measured[f"pp2_recompute/train/r{r}"] for r in range(WORLD)])
     assert step["grad_norm"] > 0 and step["tokens"] == NEW_TOKENS * len(measured["samples"])
+    supervised = merge_train_metrics([measured[f"pp2_recompute/sft/r{r}"] for r in range(WORLD)])
+    assert supervised["grad_norm"] > 0 and supervised["tokens"] == NEW_TOKENS * len(measured["samples"])
