@@ -72,6 +72,7 @@ setup(
             "mc-plot=megatron_mc.metrics.plot:main",
             "mc-plan=megatron_mc.planning.cli:main",
             "mc-data=megatron_mc.data.pipeline.cli:main",
+            "mc-study=megatron_mc.study.cli:main",
         ]
     },
 )

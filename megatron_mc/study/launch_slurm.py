@@ -60,7 +60,7 @@ def launch_slurm(study: Study, runs: list[StudyRun], say: Callable[[str], None] 
     todo = []
     for run in runs:
         status = run_status(run)
-        if status.state in ("complete", "running") or (status.state == "pending" and status.reason):
+        if status.state in ("complete", "running") or (status.state == "pending" and status.reason):  # queued
             say(f"{run.name}: {status.state}{f' ({status.reason})' if status.reason else ''}, not submitted")
         else:
             run.write_config()

@@ -5,7 +5,7 @@ complete: a complete checkpoint of the last step (train.max_steps) exists; the d
 running: the local process recorded at launch is alive, or the run's Slurm job is still queued or running.
 failed: the local process exited with an error (the reason is its last error line), or a Slurm job
   ended before its first checkpoint.
-interrupted: started, stopped before the end with a checkpoint or killed: `launch` resumes it.
+interrupted: started, then stopped (SIGTERM, Ctrl-C) or killed before the end: `launch` resumes it.
 pending: never launched.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from megatron_mc.run_state import is_complete, list_step_dirs
 from megatron_mc.study.launch_record import LOG_NAME, read_record
 from megatron_mc.study.runs import StudyRun
 
-STATES = ("pending", "running", "complete", "failed", "interrupted")
+INTERRUPTED_EXIT_CODE = 130  # mc-train after Ctrl-C
 
 
 @dataclass
@@ -80,7 +80,7 @@ def run_status(run: StudyRun) -> RunStatus:
     if "job_id" in record:
         queued = slurm_job_state(record["job_id"])
         if queued is not None:
-            state = "pending" if queued == "PENDING" or step is None else "running"
+            state = "pending" if queued == "PENDING" else "running"
             return RunStatus(state, step, held_out, f"slurm job {record['job_id']}: {queued}")
         if checkpoints:
             return RunStatus("interrupted", step, held_out, f"slurm job {record['job_id']} ended")
@@ -91,6 +91,6 @@ def run_status(run: StudyRun) -> RunStatus:
         if _alive(record):
             return RunStatus("running", step, held_out, f"pid {record['pid']} on {record['host']}")
         return RunStatus("interrupted", step, held_out, "the process was killed")
-    if returncode in (0, STOPPED_EXIT_CODE):
+    if returncode < 0 or returncode in (0, STOPPED_EXIT_CODE, INTERRUPTED_EXIT_CODE):  # < 0: killed by a signal
         return RunStatus("interrupted", step, held_out, f"stopped at step {step} (exit code {returncode})")
     return RunStatus("failed", step, held_out, f"exit code {returncode}: {error_line(run.run_dir / LOG_NAME)}")
