@@ -66,9 +66,10 @@ def parse_generate_response(body: dict[str, Any], rid: str, routed_experts: bool
     finish_type = finish["type"] if isinstance(finish, dict) else str(finish)
     routes = meta.get("routed_experts")
     if routed_experts and routes is None and finish_type != "abort":
-        raise EngineRequestError(f"request {rid}: routed experts were asked for (algo.routing_replay) but the "
-                                 "engine returned none; launch SGLang with --enable-return-routed-experts and "
-                                 "serve a mixture-of-experts model")
+        raise EngineRequestError(f"request {rid}: routed experts were asked for (algo.routing_replay) but none "
+                                 "came back; SGLang must be launched with --enable-return-routed-experts and serve "
+                                 "a mixture-of-experts model, and the router must forward return_routed_experts "
+                                 "(sglang-router 0.3.2 drops it: rollout.router least_outstanding does not)")
     return GenerateOutput(
         rid=rid, output_ids=output_ids, logprobs=[float(e[0]) for e in entries],
         finish_reason=finish_type,
