@@ -37,7 +37,8 @@ def point_pairs(study: Study, runs: list[StudyRun]) -> list[tuple[str, str, str]
     """(title, baseline label, point label) for every controlled comparison of the study."""
     points = list({run.label: run.point for run in runs}.values())
     if study.spec.points:
-        return [(f"{point_label(p)} vs {point_label(points[0])}", point_label(points[0]), point_label(p)) for p in points[1:]]
+        first = point_label(points[0])
+        return [(f"{point_label(p)} vs {first}", first, point_label(p)) for p in points[1:]]
     pairs = []
     for key, values in study.spec.axes.items():
         for point in (p for p in points if p[key] != values[0]):

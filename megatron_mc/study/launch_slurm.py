@@ -75,9 +75,10 @@ def launch_slurm(study: Study, runs: list[StudyRun], say: Callable[[str], None] 
         job = sbatch([f"--array=0-{len(todo) - 1}{limit}", name, f"--output={log}", *launcher.sbatch_args,
                       str(write_array_script(study, todo))], env)
         for i, run in enumerate(todo):
-            write_record(run.run_dir, launcher="slurm", job_id=f"{job}_{i}", log=str(log).replace("%x", study.name)
-                         .replace("%A", job).replace("%a", str(i)))
-        say(f"submitted job array {job}: {len(todo)} runs{f', at most {launcher.max_concurrent} at once' if limit else ''}")
+            task_log = str(log).replace("%x", study.name).replace("%A", job).replace("%a", str(i))
+            write_record(run.run_dir, launcher="slurm", job_id=f"{job}_{i}", log=task_log)
+        at_once = f", at most {launcher.max_concurrent} at once" if limit else ""
+        say(f"submitted job array {job}: {len(todo)} runs{at_once}")
         return 0
     for run in todo:
         log = run.run_dir / "slurm-%j.out"

@@ -14,7 +14,7 @@ from megatron_mc.study.comparisons import compare
 from megatron_mc.study.report_curves import curve_metrics, plot_axis
 from megatron_mc.study.report_table import MOE, Aggregate, RunFigures, aggregate, device_hours_name, run_figures
 from megatron_mc.study.runs import StudyRun
-from megatron_mc.study.status import run_status
+from megatron_mc.study.status import RunStatus, run_status
 from megatron_mc.study.study_file import Study
 
 REPORT_DIR = "report"
@@ -91,10 +91,9 @@ def _curves(study: Study, figures: list[RunFigures], folder: Path) -> list[Path]
                       f"{study.name}: by {axis}") for axis in study.spec.axes]
 
 
-def _run_rows(runs: list[StudyRun], folder: Path) -> list[list[str]]:
+def _run_rows(runs: list[StudyRun], statuses: list[RunStatus], folder: Path) -> list[list[str]]:
     rows = []
-    for run in runs:
-        status = run_status(run)
+    for run, status in zip(runs, statuses):
         eval_dir = run.run_dir / EVAL_DIR
         link = f"[eval]({_relative(eval_dir, folder)})" if eval_dir.is_dir() else "-"
         rows.append([run.name, run.label, str(run.seed), status.state,
@@ -118,12 +117,14 @@ def write_report(study: Study, runs: list[StudyRun]) -> Path:
     table = aggregate(figures)
     write_atomic(folder / "runs.csv", _runs_csv(figures))
     curves = _curves(study, figures, folder)
-    lines = [f"# Study {study.name}", "", f"{len(runs)} runs from `{study.base}` (study file `{study.path}`); "
-             f"{len(figures)} with metrics.", ""]
+    statuses = [run_status(run) for run in runs]
+    complete = sum(status.state == "complete" for status in statuses)
+    lines = [f"# Study {study.name}", "", f"{len(runs)} runs from `{study.base}` (study file `{study.path}`): "
+             f"{complete} complete, {len(figures)} with metrics (an unfinished run counts with what it logged).", ""]
     lines += _sections(study, runs, table, hours)
     lines += ["", "## Learning curves", ""] + [f"![{path.stem}]({path.name})" for path in curves]
     lines += ["", "## Runs", "", "Every figure of every run: [runs.csv](runs.csv).", ""]
-    lines += _table(["run", "point", "seed", "state", "step", "run dir", "held-out reports"], _run_rows(runs, folder))
+    lines += _table(["run", "point", "seed", "state", "step", "run dir", "held-out reports"], _run_rows(runs, statuses, folder))
     path = folder / "report.md"
     write_atomic(path, "\n".join(lines) + "\n")
     return path
