@@ -25,7 +25,7 @@ MOE = re.compile(r"^moe/[a-z_]+$")  # the run-wide diagnostics, not the per-laye
 @dataclass
 class RunFigures:
     run: StudyRun
-    values: dict[str, float]  # column -> value, e.g. "final eval/pass@1", "tokens", "device_hours"
+    values: dict[str, float]  # column -> value, e.g. "final eval/pass@1", "tokens", "gpu_hours"
     curves: dict[str, tuple[list[int], list[float]]]  # metric -> (steps, values), as mc-plot reads them
 
 
