@@ -19,6 +19,7 @@ from megatron_mc.study.study_file import Study
 
 REPORT_DIR = "report"
 PASS_AT = re.compile(r"pass@(\d+)$")
+WHEN = ("final", "best")  # the last evaluation and the highest
 
 
 def _pass_keys(columns: list[str], prefix: str) -> list[str]:
@@ -35,6 +36,10 @@ def _cell(agg: Aggregate | None, scale: float = 100.0, digits: int = 1) -> str:
     return f"{scale * agg.mean:.{digits}f}{spread}"
 
 
+def _cells(per_point: dict[str, Aggregate], keys: list[tuple[str, str]]) -> list[str]:
+    return [_cell(per_point.get(f"{when} {key}")) for _, key in keys for when in WHEN]
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
@@ -46,16 +51,15 @@ def _sections(study: Study, runs: list[StudyRun], table: dict[str, dict[str, Agg
     seeds = {label: max(agg.n for agg in per_point.values()) for label, per_point in table.items()}
     lines = ["## Held-out results", "", "Percent, mean ± standard deviation over seeds; final: the last "
              "evaluation, best: the highest.", ""]
-    header = ["point", "seeds"] + [f"{when} {k.removeprefix('eval/')}" for k in overall for when in ("final", "best")]
-    lines += _table(header, [[label, str(seeds[label])] + [_cell(per_point.get(f"{when} {k}"))
-                                                          for k in overall for when in ("final", "best")]
-                             for label, per_point in table.items()])
+    keys = [(k.removeprefix("eval/"), k) for k in overall]
+    lines += _table(["point", "seeds"] + [f"{when} {name}" for name, _ in keys for when in WHEN],
+                    [[label, str(seeds[label])] + _cells(per_point, keys) for label, per_point in table.items()])
     if difficulties:
-        keys = [(d, k) for d in difficulties for k in _pass_keys(columns, f"eval/difficulty/{d}/")]
-        lines += ["", "### By difficulty (final evaluation)", ""]
-        lines += _table(["point"] + [f"{d} {k.rsplit('/', 1)[1]}" for d, k in keys],
-                        [[label] + [_cell(per_point.get(f"final {k}")) for _, k in keys]
-                         for label, per_point in table.items()])
+        keys = [(f"{d} {k.rsplit('/', 1)[1]}", k) for d in difficulties
+                for k in _pass_keys(columns, f"eval/difficulty/{d}/")]
+        lines += ["", "### By difficulty", ""]
+        lines += _table(["point"] + [f"{name.replace(' ', f' {when} ')}" for name, _ in keys for when in WHEN],
+                        [[label] + _cells(per_point, keys) for label, per_point in table.items()])
     comparisons = compare(study, runs, table, [f"final {k}" for k in overall])
     if comparisons:
         lines += ["", "## Comparisons", ""] + [f"- {c}" for c in comparisons]
@@ -124,7 +128,8 @@ def write_report(study: Study, runs: list[StudyRun]) -> Path:
     lines += _sections(study, runs, table, hours)
     lines += ["", "## Learning curves", ""] + [f"![{path.stem}]({path.name})" for path in curves]
     lines += ["", "## Runs", "", "Every figure of every run: [runs.csv](runs.csv).", ""]
-    lines += _table(["run", "point", "seed", "state", "step", "run dir", "held-out reports"], _run_rows(runs, statuses, folder))
+    lines += _table(["run", "point", "seed", "state", "step", "run dir", "held-out reports"],
+                    _run_rows(runs, statuses, folder))
     path = folder / "report.md"
     write_atomic(path, "\n".join(lines) + "\n")
     return path
