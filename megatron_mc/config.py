@@ -262,6 +262,7 @@ _FOLLOWERS = {
     ("rollout", "group_size"): (("train", "n_samples_per_prompt"), lambda v: v),
     ("rollout", "placement"): (("cluster", "mode"), lambda v: v + "d"),  # colocate -> colocated
     ("rollout", "judge_workers"): (("judge", "num_workers"), lambda v: v),
+    ("rollout", "return_routed_experts"): (("algo", "routing_replay"), lambda v: v),
 }
 
 

@@ -45,6 +45,9 @@ class RolloutConfig:
     embedded_seconds_per_token: float = 0.0
     # the embedded engine refuses (and dies on) what SGLang 0.5.x would fail on; rehearsals turn it on
     embedded_strict: bool = False
+    # routing replay: every generation returns the experts each token was routed to (SGLang launched with
+    # --enable-return-routed-experts); follows algo.routing_replay
+    return_routed_experts: bool = False
     router: str = "auto"
     placement: str = "colocated"
     weight_sync: str = "disk"

@@ -64,7 +64,8 @@ class EngineFleet:
             fleet.engine_urls = get_within([actor.start.remote() for actor in fleet.actors],
                                            cfg.engine_startup_timeout_s + 60, names, "starting the engines")
             fleet.router = Router.start(fleet.engine_urls, cfg.router, Path(log_dir),
-                                        request_timeout_s=cfg.request_timeout_s)
+                                        request_timeout_s=cfg.request_timeout_s,
+                                        routed_experts=cfg.return_routed_experts)
             ray.get([actor.use_router.remote(fleet.router.url) for actor in fleet.actors])
         except Exception:
             fleet.stop()

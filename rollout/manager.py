@@ -92,7 +92,7 @@ class RolloutManager:
         return Sample(problem_id=problem.id, group_index=index, prompt_ids=prompt_ids,
                       response_ids=out.output_ids, rollout_logprobs=out.logprobs, finish_reason=out.finish_reason,
                       temperature=temperature, weight_version=version, response_text=out.text,
-                      metadata={"rid": out.rid})
+                      metadata={"rid": out.rid}, routed_experts=out.routed_experts)
 
     def _stale(self, version: int) -> bool:
         return self.expected_weight_version is not None and version < self.expected_weight_version

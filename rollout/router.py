@@ -42,11 +42,18 @@ def balancer_command(worker_urls: list[str], host: str, port: int, request_timeo
 ROUTERS = {"sglang_router": sglang_router_command, "least_outstanding": balancer_command}
 
 
-def resolve_router_kind(kind: str) -> str:
+def resolve_router_kind(kind: str, routed_experts: bool = False) -> str:
+    """`routed_experts`: requests ask for routes (routing replay). sglang-router 0.3.2 parses /generate into
+    its own request type, which has no return_routed_experts, and forwards the request without it."""
     if kind == "auto":
-        return "sglang_router" if importlib.util.find_spec("sglang_router") else "least_outstanding"
+        usable = importlib.util.find_spec("sglang_router") and not routed_experts
+        return "sglang_router" if usable else "least_outstanding"
     if kind not in ROUTERS:
         raise ValueError(f"rollout.router must be 'auto' or one of {sorted(ROUTERS)}, got {kind!r}")
+    if kind == "sglang_router" and routed_experts:
+        raise ValueError("rollout.router is 'sglang_router', which drops return_routed_experts from the requests "
+                         "it forwards (sglang-router 0.3.2); routing replay (algo.routing_replay) needs "
+                         "rollout.router: least_outstanding (or auto)")
     if kind == "sglang_router" and importlib.util.find_spec("sglang_router") is None:
         raise ValueError("rollout.router is 'sglang_router' but the sglang-router package is not installed; "
                          "pip install sglang-router, or set rollout.router=least_outstanding")
@@ -61,10 +68,12 @@ class Router:
 
     @classmethod
     def start(cls, worker_urls: list[str], kind: str = "auto", log_dir: Path = Path("logs"),
-              host: str | None = None, timeout_s: float = 60.0, request_timeout_s: float = 3600.0) -> Router:
+              host: str | None = None, timeout_s: float = 60.0, request_timeout_s: float = 3600.0,
+              routed_experts: bool = False) -> Router:
         """`host`: the address to bind; by default this node's Ray address (engines and clients on other nodes
-        reach it there), or 127.0.0.1 outside Ray. `request_timeout_s`: the client's per-request timeout."""
-        kind = resolve_router_kind(kind)
+        reach it there), or 127.0.0.1 outside Ray. `request_timeout_s`: the client's per-request timeout.
+        `routed_experts`: the requests ask for routed experts (resolve_router_kind)."""
+        kind = resolve_router_kind(kind, routed_experts)
         host = host or driver_address()
         port = free_port(host)
         log_path = Path(log_dir) / f"router_{kind}_{port}.log"

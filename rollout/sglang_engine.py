@@ -127,7 +127,7 @@ class EngineActor:
     def _launch(self) -> None:
         command = server_command(self.cfg, self.model_path, self.host, self.port, seed=self.seed + self.restarts,
                                  base_gpu_id=self.base_gpu_id, weight_version=self.weight_version,
-                                 use_gpu=self.use_gpu)
+                                 use_gpu=self.use_gpu, routed_experts=self.cfg.return_routed_experts)
         self._process = start_process(command, self.log_path, env={**SERVER_ENV, **server_env(self.cfg)})
         wait_healthy(self.url, self._process, self.cfg.engine_startup_timeout_s, self.log_path)
         self._book("serving")  # SGLang takes mem_fraction_static of its GPUs at start

@@ -107,7 +107,8 @@ def open_session(cfg: RunConfig) -> Iterator[Session]:
         prompts = PromptBuilder(AutoTokenizer.from_pretrained(start_model), cfg.rollout.system_prompt,
                                 cfg.rollout.instruction)
         client = SGLangClient(fleet.url, cfg.rollout.max_concurrency, cfg.rollout.request_timeout_s,
-                              cfg.rollout.max_retries, cfg.rollout.retry_backoff_s, engine_urls=fleet.engine_urls)
+                              cfg.rollout.max_retries, cfg.rollout.retry_backoff_s, engine_urls=fleet.engine_urls,
+                              return_routed_experts=cfg.rollout.return_routed_experts)
         manager = RolloutManager(cfg.rollout, client, prompts, JudgeReward(pool, cfg.judge.stop_at_first_failure))
         scale = cfg.judge.time_limit_scale
         yield Session(cfg, start_model, scale_time_limits(data.train, scale), scale_time_limits(data.eval, scale),
