@@ -34,8 +34,9 @@ def memory_check(cfg: RunConfig, verbose: bool = False) -> str:
 
 def format_study_plan(study: Study, runs: list[StudyRun], verbose: bool = False) -> str:
     kind = study.spec.launcher.kind
+    seeds = len({run.seed for run in runs})
     lines = [f"study {study.name}: {len(runs)} runs ({'grid' if study.spec.axes else 'listed points'} x "
-             f"{len({run.seed for run in runs})} seeds) from {study.base}, launcher {kind}"
+             f"{seeds} seed{'s' if seeds > 1 else ''}) from {study.base}, launcher {kind}"
              + (f" via {study.script}" if study.script else ""), f"study folder: {study.out}", ""]
     for run in runs:
         check = memory_check(run.config, verbose)

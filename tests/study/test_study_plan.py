@@ -32,7 +32,7 @@ def test_listed_points_run_as_written_and_gpu_runs_get_the_planners_memory_check
                        points=[{"algo.preset": "grpo"}, {"algo.preset": "dapo", "cluster.gpu_memory_gib": 40}])
     code, out, err = plan(capsys, path)
     assert code == 0, err
-    assert "study points: 2 runs (listed points x 1 seeds)" in out
+    assert "study points: 2 runs (listed points x 1 seed)" in out
     first, second = out.split("\npreset-dapo_gpu-memory-gib-40_seed7  [pending]")
     assert "preset-grpo_seed7" in first
     assert "2 nodes x 8 GPUs, colocate, tp=2 pp=2 ep=8 dp=4; peak 65.6 of 80 GiB per GPU: fits" in first
