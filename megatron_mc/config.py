@@ -77,6 +77,36 @@ class DataConfig:
 
 
 @dataclass
+class AsyncConfig:
+    """Generation overlapped with training (disaggregated placement): the rollout of step k+1 (up to k+K)
+    runs while step k trains. Every token carries the weight version it was sampled with; a sample whose
+    oldest token lags the trained policy by more than K versions is generated again, never trained on."""
+    mode: Literal["off", "one_step", "bounded"] = "off"
+    max_staleness: int = 1  # K, bounded mode; one_step is K = 1
+    # In-flight generations at a weight update come back aborted (SGLang's pause_generation, mode abort):
+    # continue: asked again with their prefix, so one response mixes versions (partial rollouts);
+    # restart: asked again from the prompt, so every response has one version.
+    partial_rollout: Literal["continue", "restart"] = "continue"
+    # The per-token correction for off-policy tokens, used as algo.rollout_correction when that is "none".
+    correction: Literal["tis", "icepop", "none"] = "tis"
+
+    def __post_init__(self) -> None:
+        _positive("train.async", max_staleness=self.max_staleness)
+        if self.mode == "one_step" and self.max_staleness != 1:
+            raise ValueError(f"train.async.max_staleness is {self.max_staleness} but mode one_step means 1; "
+                             "use mode: bounded for more")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    @property
+    def batches_ahead(self) -> int:
+        """How many batches the rollout may run ahead of the trainer: 0 when synchronous."""
+        return self.max_staleness if self.enabled else 0
+
+
+@dataclass
 class TrainConfig:
     train_batch_size: int = 32  # prompts per RL step
     mini_batch_size: int = 8  # prompts per optimizer step: train_batch_size / mini_batch_size updates
@@ -100,6 +130,7 @@ class TrainConfig:
     # once per step with the loss metrics; trainer/moe_diagnostics.py). Dense models have none to report.
     moe_diagnostics: bool = True
     seed: int = 1234
+    async_: AsyncConfig = field(default_factory=AsyncConfig, metadata={"key": "async"})
 
     def __post_init__(self) -> None:
         _positive("train", train_batch_size=self.train_batch_size, mini_batch_size=self.mini_batch_size,
@@ -252,6 +283,7 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...
             raise ConfigError(f"algo: expected a mapping (preset plus overrides), got {algo_section!r}")
         cfg = dataclasses.replace(from_dict(RunConfig, data), algo=algo_config_from_section(algo_section))
         check_across_sections(cfg)
+        cfg = _correct_off_policy_tokens(cfg)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}" if where else str(e)) from None
     return cfg
@@ -299,10 +331,22 @@ def check_across_sections(cfg: RunConfig) -> None:
         raise ConfigError(f"model.rope_scaling {cfg.model.rope_scaling!r} and rollout.rope_scaling "
                           f"{cfg.rollout.rope_scaling!r} differ: the trainer and the engines must place positions the "
                           "same way (set both to the same mapping, or neither)")
+    if cfg.train.async_.enabled and cfg.cluster.mode != "disaggregate":
+        raise ConfigError(f"train.async.mode {cfg.train.async_.mode!r} needs cluster.mode: disaggregate (colocated "
+                          "engines and train ranks take turns on the same GPUs, so there is nothing to overlap); "
+                          "set train.async.mode: off or split the GPUs with cluster.engine_gpus")
     samples = cfg.train.mini_batch_size * cfg.train.n_samples_per_prompt
     if samples % dp:
         raise ConfigError(f"train.mini_batch_size * train.n_samples_per_prompt = {samples} samples per optimizer "
                           f"step must be divisible by the data-parallel size {dp}")
+
+
+def _correct_off_policy_tokens(cfg: RunConfig) -> RunConfig:
+    """Asynchronous runs train on tokens of older policies: they get train.async.correction unless
+    algo.rollout_correction already names one (the resolved config records which)."""
+    if not cfg.train.async_.enabled or cfg.algo.rollout_correction != "none":
+        return cfg
+    return dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, rollout_correction=cfg.train.async_.correction))
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:

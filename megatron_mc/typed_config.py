@@ -15,6 +15,9 @@ import typing
 from typing import Any, Literal, Union
 
 
+YAML_BOOL_WORDS = {False: "off", True: "on"}
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the key (a.b.c) and what would be valid."""
 
@@ -23,13 +26,14 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
     """Instantiate dataclass `cls` from `data`; `where` is the key path used in error messages."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {yaml_key(f): f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = unknown[0]
         raise ConfigError(f"unknown key {_join(where, key)!r}{_suggestion(key, fields)}")
-    kwargs = {name: _coerce(hints[name], value, _join(where, name)) for name, value in data.items()}
+    kwargs = {fields[key].name: _coerce(hints[fields[key].name], value, _join(where, key))
+              for key, value in data.items()}
     try:
         return cls(**kwargs)
     except ConfigError:
@@ -40,7 +44,7 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
 
 def to_dict(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {yaml_key(f): to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):
@@ -57,11 +61,11 @@ def set_by_path(data: dict, path: str, value: Any, valid: type | None = None) ->
     node, cls = data, valid
     for depth, key in enumerate(keys):
         if cls is not None:
-            fields = {f.name: f for f in dataclasses.fields(cls)}
+            fields = {yaml_key(f): f for f in dataclasses.fields(cls)}
             if key not in fields:
                 prefix = ".".join(keys[:depth])
                 raise ConfigError(f"unknown key {_join(prefix, key)!r}{_suggestion(key, fields)}")
-            sub = _dataclass_in(typing.get_type_hints(cls)[key])
+            sub = _dataclass_in(typing.get_type_hints(cls)[fields[key].name])
             cls = sub
         if depth == len(keys) - 1:
             node[key] = value
@@ -70,6 +74,12 @@ def set_by_path(data: dict, path: str, value: Any, valid: type | None = None) ->
             if not isinstance(nxt, dict):
                 nxt = node[key] = {}
             node = nxt
+
+
+def yaml_key(f: dataclasses.Field) -> str:
+    """A field's key in YAML: its name, or `metadata["key"]` where the name cannot be (a Python keyword
+    such as `async`)."""
+    return f.metadata.get("key", f.name)
 
 
 def _join(where: str, key: str) -> str:
@@ -108,6 +118,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 errors.append(str(e))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {args}")
     if origin is Literal:
+        if isinstance(value, bool) and YAML_BOOL_WORDS[value] in args:
+            return YAML_BOOL_WORDS[value]  # YAML 1.1 reads `mode: off` as false
         if value not in args:
             close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""

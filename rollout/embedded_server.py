@@ -320,6 +320,8 @@ class EmbeddedServer:
         if not self.strict:
             for p in self._running:
                 p.request.aborted.set()
+            while self._running:  # the aborted requests answer (with the version that ran them) first
+                await asyncio.sleep(0.005)
             return web.json_response({"success": True, "message": "paused"})
         # TokenizerManager.pause_generation (mode abort): abort everything until no request holds the lock.
         while True:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import time
 import uuid
@@ -26,6 +27,10 @@ from rollout.config import RolloutConfig
 from rollout.diversity import distinct_n, mean_over_groups, self_similarity
 from rollout.prompts import PromptBuilder
 from rollout.sample import Sample
+
+# the request ids one `rollout()` call has running, so that it aborts its own surplus and not, say, an
+# evaluation's requests running beside it (asynchronous training)
+_ROLLOUT_RIDS: contextvars.ContextVar[set[str]] = contextvars.ContextVar("rollout_rids")
 
 RewardFn = Callable[[Problem, Sample], Awaitable[tuple[float, dict]]]
 
@@ -55,7 +60,8 @@ class RolloutManager:
         self.reward_fn = reward_fn
         self.expected_weight_version = expected_weight_version
         self.stale_samples = 0  # samples asked again because their weights were stale, in this rollout
-        self._in_flight: set[str] = set()
+        self.continue_partial = False  # an aborted generation is continued from its prefix (partial rollouts)
+        self.continued_samples = 0  # generations continued after an abort, in this rollout
 
     def sampling_params(self, temperature: float) -> dict:
         params = {"temperature": temperature, "top_p": self.cfg.top_p, "top_k": self.cfg.top_k,
@@ -66,33 +72,57 @@ class RolloutManager:
 
     async def generate_sample(self, problem: Problem, prompt_ids: list[int], index: int, temperature: float,
                               group_tag: str) -> Sample:
-        """One sample; an abort we did not ask for (an engine paused for a weight update) is asked again, and
-        so is a sample from weights older than `expected_weight_version`."""
-        for attempt in range(self.cfg.max_retries + 1):
+        """One sample. An abort we did not ask for (an engine paused for a weight update) is asked again: from
+        the prompt, or with `continue_partial` from where it stopped (the tokens so far keep the version that
+        sampled them). A sample whose oldest token is older than `expected_weight_version` is asked again
+        from the prompt."""
+        part = _Partial()
+        attempt = failures = 0
+        while True:
             rid = f"{group_tag}-{index}-{attempt}"
-            self._in_flight.add(rid)
+            attempt += 1
+            params = self.sampling_params(temperature)
+            params["max_new_tokens"] -= len(part.output_ids)
+            running = _ROLLOUT_RIDS.get(set())
+            running.add(rid)
             try:
-                out = await self.client.generate(prompt_ids, self.sampling_params(temperature), rid=rid)
+                out = await self.client.generate(prompt_ids + part.output_ids, params, rid=rid)
             finally:
-                self._in_flight.discard(rid)
+                running.discard(rid)
             version = _weight_version(out.weight_version, out.rid)
-            if out.finish_reason == "abort":
+            finish = out.finish_reason
+            if finish == "abort" and self.continue_partial and out.output_ids:
+                part.extend(out, version)  # progress: never counted against max_retries
+                if len(part.output_ids) >= self.cfg.max_new_tokens:
+                    finish = "length"  # stopped exactly at the budget: nothing is left to continue
+                    break
+                self.continued_samples += 1
                 continue
-            if not self._stale(version):
-                break
-            self.stale_samples += 1
-            await asyncio.sleep(self.cfg.retry_backoff_s)  # a restarted engine is being brought up to date
-        else:
             if out.finish_reason != "abort":
-                raise StaleWeightsError(
-                    f"sample {problem.id!r}[{index}]: {self.cfg.max_retries + 1} attempts, the last answered with "
-                    f"weight version {version} while this step expects {self.expected_weight_version}: an engine "
-                    "serves old weights (restarted under tensor or distributed sync?); push it the newest weights "
-                    "and readmit it (EngineFleet.engines_needing_weights / readmit)")
+                part.extend(out, version)
+                oldest = min(part.oldest_version, version)
+                if not self._stale(oldest):
+                    break
+                self.stale_samples += 1
+                stale_version, part = oldest, _Partial()
+            failures += 1
+            if failures > self.cfg.max_retries:
+                if out.finish_reason != "abort":
+                    raise StaleWeightsError(
+                        f"sample {problem.id!r}[{index}]: {failures} attempts, the last answered with weight version "
+                        f"{stale_version} while this step expects {self.expected_weight_version}: an engine serves "
+                        "old weights (restarted under tensor or distributed sync?); push it the newest weights and "
+                        "readmit it (EngineFleet.engines_needing_weights / readmit)")
+                part.extend(out, version)
+                break
+            if out.finish_reason != "abort":
+                await asyncio.sleep(self.cfg.retry_backoff_s)  # a restarted engine is being brought up to date
         return Sample(problem_id=problem.id, group_index=index, prompt_ids=prompt_ids,
-                      response_ids=out.output_ids, rollout_logprobs=out.logprobs, finish_reason=out.finish_reason,
-                      temperature=temperature, weight_version=version, response_text=out.text,
-                      metadata={"rid": out.rid}, routed_experts=out.routed_experts)
+                      response_ids=part.output_ids, rollout_logprobs=part.logprobs, finish_reason=finish,
+                      temperature=temperature, weight_version=version, response_text=part.text,
+                      metadata={"rid": out.rid}, token_versions=part.token_versions(),
+                      # the last request's routes cover the whole sequence: it prefilled the prompt and prefix
+                      routed_experts=out.routed_experts)
 
     def _stale(self, version: int) -> bool:
         return self.expected_weight_version is not None and version < self.expected_weight_version
@@ -116,7 +146,8 @@ class RolloutManager:
     async def rollout(self, problems: Iterator[Problem], num_groups: int, temperature: float) -> RolloutBatch:
         """A batch of `num_groups` groups, drawing problems from `problems` as dynamic sampling needs."""
         start = time.monotonic()
-        self.stale_samples = 0
+        _ROLLOUT_RIDS.set(set())  # a fresh set: the group tasks started below share it
+        self.stale_samples = self.continued_samples = 0
         kept: list[list[Sample]] = []
         dropped: list[list[Sample]] = []
         rounds = 0
@@ -145,7 +176,7 @@ class RolloutManager:
 
     async def _cancel(self, tasks: list[asyncio.Future]) -> None:
         pending = [t for t in tasks if not t.done()]
-        running = sorted(self._in_flight)  # the surplus requests still running on the engines
+        running = sorted(_ROLLOUT_RIDS.get())  # this rollout's surplus requests still running on the engines
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -170,6 +201,7 @@ class RolloutManager:
             "rollout/groups_short": float(max(shortfall, 0)),
             "rollout/client_retries": float(self.client.retries),
             "rollout/stale_samples": float(self.stale_samples),
+            "rollout/continued_generations": float(self.continued_samples),
         }
         rewards = [s.reward for s in samples if s.reward is not None]
         if rewards:
@@ -181,6 +213,29 @@ class RolloutManager:
         """Response token ids of one group per probe problem: the temperature controller's sampler."""
         groups = await asyncio.gather(*(self.generate_group(p, temperature, score=False) for p in problems))
         return [[s.response_ids for s in g] for g in groups]
+
+
+@dataclass
+class _Partial:
+    """A response as it grows over attempts: aborted pieces continued with their prefix."""
+    output_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
+    text: str = ""
+
+    def extend(self, out, version: int) -> None:
+        self.output_ids += out.output_ids
+        self.logprobs += out.logprobs
+        self.versions += [version] * len(out.output_ids)
+        self.text += out.text
+
+    @property
+    def oldest_version(self) -> int:
+        return min(self.versions, default=1 << 62)
+
+    def token_versions(self) -> list[int]:
+        """Per-token versions where they differ; empty when one version sampled them all."""
+        return self.versions if len(set(self.versions)) > 1 else []
 
 
 def _weight_version(reported: str | None, rid: str) -> int:

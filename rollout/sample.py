@@ -22,13 +22,16 @@ class Sample:
     rollout_logprobs: list[float]
     finish_reason: str
     temperature: float
-    weight_version: int
+    weight_version: int  # the version that sampled the last token
     response_text: str = ""
     reward: float | None = None
     verdict: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     # the engine's expert choices per routed token (rollout/routed_experts.py), for routing replay; else None
     routed_experts: str | None = None
+    # the weight version each response token was sampled with, when they differ (a partial rollout continued
+    # across a weight update); empty: every token has weight_version
+    token_versions: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         where = f"sample {self.problem_id!r}[{self.group_index}]"
@@ -45,10 +48,22 @@ class Sample:
             if tokens and (ints == 0 or ints % tokens):
                 raise ValueError(f"{where}: routed_experts holds {ints} expert ids, not a multiple of the {tokens} "
                                  "routed tokens (prompt + response - 1); the routes belong to another sequence")
+        if self.token_versions and len(self.token_versions) != len(self.response_ids):
+            raise ValueError(f"{where}: {len(self.token_versions)} token versions for {len(self.response_ids)} "
+                             "response tokens")
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.problem_id, self.group_index)
+
+    @property
+    def versions(self) -> list[int]:
+        """The weight version of every response token."""
+        return self.token_versions or [self.weight_version] * len(self.response_ids)
+
+    @property
+    def oldest_version(self) -> int:
+        return min(self.token_versions, default=self.weight_version)
 
     @property
     def truncated(self) -> bool:

@@ -33,11 +33,9 @@ TRANSPORT_OPTIONS: dict[str, Callable[[Any], dict[str, Any]]] = {
 def sync_engine_weights(session, version: int, reform: bool = False) -> None:
     """Push the trainer's weights as `version`; `reform`: an engine restarted, so a distributed group is
     formed anew. Afterwards the engines know what a restart would load (disk: this version's folder;
-    otherwise nothing, so a restarted engine leaves the router until it is pushed the newest weights) and
-    the rollout manager asks again for any sample made with older weights."""
+    otherwise nothing, so a restarted engine leaves the router until it is pushed the newest weights)."""
     kind = session.cfg.rollout.weight_sync
     options = TRANSPORT_OPTIONS[kind](session)
     session.group.update_engine_weights(kind, session.fleet.engine_urls, version, reform=reform, **options)
     written = DiskWeightSync(session.fleet.engine_urls, **options).version_dir(version) if kind == "disk" else None
     session.fleet.note_weights(None if written is None else str(written), version)
-    session.manager.expected_weight_version = version

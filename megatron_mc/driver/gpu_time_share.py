@@ -40,7 +40,8 @@ class GpuTimeShare:
         """Hand the GPUs to the engines with the weights of `version` loaded (`reform`: a distributed weight
         group formed anew, after an engine restarted)."""
         if not self.colocated:
-            sync_engine_weights(self.session, version, reform)
+            with self._generation_paused():
+                sync_engine_weights(self.session, version, reform)
             return
         self.session.group.offload(keep_weights=True)
         self.trainer_holds_gpus = False
@@ -48,6 +49,22 @@ class GpuTimeShare:
         sync_engine_weights(self.session, version, reform)
         self.session.group.offload()
         self.session.fleet.resume_memory(KV_CACHE)
+
+    @contextlib.contextmanager
+    def _generation_paused(self) -> Iterator[None]:
+        """Asynchronous training generates during weight updates: the engines pause (running requests come
+        back aborted, the rollout manager continues or restarts them), load, drop the KV cache computed with
+        the old weights, and go on. Synchronous training has nothing running then."""
+        if not self.session.cfg.train.async_.enabled:
+            yield
+            return
+        fleet = self.session.fleet
+        fleet.pause()
+        try:
+            yield
+            fleet.flush_cache()
+        finally:
+            fleet.resume_generation()
 
     @contextlib.contextmanager
     def trainer_awake(self, version: int) -> Iterator[None]:

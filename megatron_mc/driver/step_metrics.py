@@ -26,3 +26,16 @@ def logprob_diff(rollout_logprobs: list[list[float]], train_logprobs: list[list[
 def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     """`prefix/name` for names that carry no section yet."""
     return {(k if "/" in k else f"{prefix}/{k}"): v for k, v in metrics.items()}
+
+
+def staleness(samples: list[Sample], trained_version: int) -> dict[str, float]:
+    """How far behind the trained policy (`trained_version`) the tokens were sampled: version lag per token
+    (0 everywhere when synchronous), the share of off-policy tokens, and the samples that mix versions (a
+    generation continued across a weight update)."""
+    lags = [trained_version - v for s in samples for v in s.versions]
+    if not lags:
+        return {"async/staleness_mean": 0.0, "async/staleness_max": 0.0, "async/off_policy_token_fraction": 0.0,
+                "async/mixed_version_samples": 0.0}
+    return {"async/staleness_mean": sum(lags) / len(lags), "async/staleness_max": float(max(lags)),
+            "async/off_policy_token_fraction": sum(lag > 0 for lag in lags) / len(lags),
+            "async/mixed_version_samples": float(sum(len(set(s.versions)) > 1 for s in samples))}
