@@ -1,5 +1,6 @@
 """`mc-train` SIGKILLed in the middle of a step and restarted with --resume auto consumes the same
-problems in the same order as an uninterrupted run: none skipped, none repeated."""
+problems in the same order as an uninterrupted run: none skipped, none repeated. Also under train.async,
+where the next step's problems were already drawn (and generated) when the checkpoint was taken."""
 import os
 import signal
 import subprocess
@@ -14,10 +15,13 @@ from tests.driver.tiny_run import (EXACT, MC_TRAIN, REPO, STEPS, TINY_CONFIG, dr
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 
-def _kill_after_checkpoint(run_dir, step: int) -> list[str]:
+ASYNC = ("cluster.mode=disaggregate", "cluster.engine_gpus=1", "train.async.mode=one_step")
+
+
+def _kill_after_checkpoint(run_dir, step: int, *extra: str) -> list[str]:
     """Start mc-train, SIGKILL its whole process group as soon as step `step` is checkpointed (the next
     step has begun), and return what it printed."""
-    args = [*MC_TRAIN, "--config", str(TINY_CONFIG), *small_run_overrides(run_dir, STEPS, *EXACT)]
+    args = [*MC_TRAIN, "--config", str(TINY_CONFIG), *small_run_overrides(run_dir, STEPS, *EXACT, *extra)]
     proc = subprocess.Popen(args, cwd=REPO, env=driver_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             text=True, start_new_session=True)
     seen = []
@@ -37,21 +41,24 @@ def _kill_after_checkpoint(run_dir, step: int) -> list[str]:
 
 
 @pytest.mark.timeout(1200)  # three runs of the real stack
-def test_sigkill_mid_step_then_resume_replays_the_same_problems(tmp_path, uninterrupted_run):
+@pytest.mark.parametrize("mode", [(), ASYNC], ids=["sync", "async_one_step"])
+def test_sigkill_mid_step_then_resume_replays_the_same_problems(tmp_path, uninterrupted_run, mode):
     assert uninterrupted_run.result.returncode == 0, uninterrupted_run.result.stderr[-4000:]
-    reference = problems_per_step(uninterrupted_run.run_dir)
+    reference = problems_per_step(uninterrupted_run.run_dir)  # asynchronous runs draw the same problems
     assert sorted(reference) == [1, 2]
 
     killed_dir = tmp_path / "killed"
-    seen = _kill_after_checkpoint(killed_dir, 1)
+    seen = _kill_after_checkpoint(killed_dir, 1, *mode)
     assert any(line.startswith("checkpoint saved: step 1 ") for line in seen), "\n".join(seen[-30:])
     assert [p.name for p in complete_checkpoints(killed_dir / "checkpoints")] == ["step_000001"]
     assert max(r["step"] for r in metrics_rows(killed_dir)) == 1  # step 2 never finished
 
-    result = run_mc_train(killed_dir, STEPS, *EXACT, resume="auto")
+    result = run_mc_train(killed_dir, STEPS, *EXACT, *mode, resume="auto")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "resumed from" in result.stderr and "(step 1)" in result.stderr
     assert [r["step"] for r in metrics_rows(killed_dir)] == [0, 1, 2]
     assert problems_per_step(killed_dir) == reference
     consumed = [pid for step in sorted(reference) for pid in reference[step]]
     assert len(consumed) == len(set(consumed))  # 8 problems of 164: one epoch, none twice
+    if mode:
+        assert all(row["async/staleness_max"] <= 1 for row in metrics_rows(killed_dir) if row["step"] > 0)
