@@ -37,14 +37,15 @@ set -euo pipefail
 
 REPO_DIR=${REPO_DIR:-${SLURM_SUBMIT_DIR:-$(pwd)}}
 CONFIG=${CONFIG:-${REPO_DIR}/examples/configs/qwen3_32b_microcoder_grpo.yaml}
-MODEL_DIR=${MODEL_DIR:-/models/Qwen3-32B}
-TRAIN_PROBLEMS=${TRAIN_PROBLEMS:-/data/microcoder/train.jsonl}
-EVAL_PROBLEMS=${EVAL_PROBLEMS:-/data/livecodebench/test6.jsonl}
+# set: replaces the config's model.hf_dir / data.train_problems / eval.problems_file; unset: the config's own
+MODEL_DIR=${MODEL_DIR:-}
+TRAIN_PROBLEMS=${TRAIN_PROBLEMS:-}
+EVAL_PROBLEMS=${EVAL_PROBLEMS:-}
 RUN_DIR=${RUN_DIR:-${REPO_DIR}/runs/qwen3_32b_grpo_${SLURM_JOB_ID:-local}}
 RESUME=${RESUME:-auto}
 REHEARSE=${REHEARSE:-0}                                   # 1: mc-train --rehearse
 GPUS_PER_NODE=${GPUS_PER_NODE:-${SLURM_GPUS_ON_NODE:-8}}
-ENGINE_GPUS=${ENGINE_GPUS:-16}                            # disaggregated configs only
+ENGINE_GPUS=${ENGINE_GPUS:-}                              # set: replaces the config's cluster.engine_gpus
 PYTHON=${PYTHON:-python3}
 MC_TRAIN=${MC_TRAIN:-mc-train}
 SRUN=${SRUN:-srun}
@@ -251,14 +252,12 @@ OVERRIDES=(
   --set "cluster.gpus_per_node=${GPUS_PER_NODE}"
   --set "cluster.ray_address=${RAY_ADDRESS_HEAD}"
 )
-# The tiny CPU default builds its own model and tasks; real configs get them from the environment.
-if ! grep -qE '^\s*source:\s*tiny_tasks' "${CONFIG}"; then
-  OVERRIDES+=(--set "model.hf_dir=${MODEL_DIR}" --set "data.train_problems=${TRAIN_PROBLEMS}"
-              --set "eval.problems_file=${EVAL_PROBLEMS}")
-fi
-if grep -qE '^\s*mode:\s*disaggregate' "${CONFIG}"; then
-  OVERRIDES+=(--set "cluster.engine_gpus=${ENGINE_GPUS}")
-fi
+for pair in "model.hf_dir=${MODEL_DIR}" "data.train_problems=${TRAIN_PROBLEMS}" \
+            "eval.problems_file=${EVAL_PROBLEMS}" "cluster.engine_gpus=${ENGINE_GPUS}"; do
+  if [[ -n ${pair#*=} ]]; then
+    OVERRIDES+=(--set "${pair}")
+  fi
+done
 FLAGS=(--resume "${RESUME}")
 if [[ ${REHEARSE} == 1 ]]; then
   FLAGS+=(--rehearse)

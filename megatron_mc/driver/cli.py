@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from judge.problem import ProblemError
 from megatron_mc.config import add_config_arguments, config_from_args
 from megatron_mc.run_state import ResumeError
 from megatron_mc.typed_config import ConfigError
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         from megatron_mc.driver.run import train
 
         return train(cfg, args.resume)
-    except (ConfigError, ResumeError, FileNotFoundError) as e:
+    except (ConfigError, ResumeError, ProblemError, FileNotFoundError) as e:
         print(f"mc-train: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -136,5 +136,5 @@ def test_a_run_whose_driver_fails_is_reported_failed_with_its_error(tmp_path):
     assert code == 1
     line = status_lines(path)["seed3"]
     # the reason is the driver's last error line, naming the missing file
-    assert line.split()[1] == "failed" and f"exit code 1: judge.problem.ProblemError: {missing}: no such" in line, line
-    assert json.loads((tmp_path / "broken" / "seed3" / "study_launch.json").read_text())["returncode"] == 1
+    assert line.split()[1] == "failed" and f"exit code 2: mc-train: {missing}: no such" in line, line
+    assert json.loads((tmp_path / "broken" / "seed3" / "study_launch.json").read_text())["returncode"] == 2
