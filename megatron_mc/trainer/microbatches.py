@@ -180,11 +180,12 @@ class MicroBatch:
 
 def make_micro_batch(batch: TrainBatch, *, packed: bool = False, segment_multiple: int = 1, row_multiple: int = 1,
                      indices: Optional[list[int]] = None, pad_id: int = 0,
-                     route_shape: Optional[RouteShape] = None) -> MicroBatch:
+                     route_shape: Optional[RouteShape] = None, mark_unrouted: bool = False) -> MicroBatch:
     """The micro-batch of all of `batch`'s sequences. `indices`: their positions in the batch they came
     from (default 0..n-1). Packed, each sequence's segment is a multiple of segment_multiple and the row
     a multiple of row_multiple; padded, the rows' width is a multiple of row_multiple. `route_shape`:
-    carry the batch's routed experts for routing replay (every sequence must have them)."""
+    carry the batch's routed experts (every sequence must have them) for routing replay; `mark_unrouted`:
+    positions no engine routed hold NOT_ROUTED, so the MoE diagnostics can leave them out."""
     indices = list(range(len(batch))) if indices is None else list(indices)
     lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
     if packed:
@@ -227,7 +228,8 @@ def make_micro_batch(batch: TrainBatch, *, packed: bool = False, segment_multipl
     routes = None
     if route_shape is not None:
         routes = replay_routes(batch.routed_experts, batch.prompt_ids, batch.response_ids, starts, rows * width,
-                               route_shape, indices).view(rows, width, route_shape.layers, route_shape.topk)
+                               route_shape, indices, mark_unrouted)
+        routes = routes.view(rows, width, route_shape.layers, route_shape.topk)
     return MicroBatch(tokens=flat_tokens.view(rows, width), positions=flat_positions.view(rows, width),
                       targets=flat_targets.view(rows, width), segments=segments, gather_index=gather,
                       response_mask=mask, advantages=torch.tensor(batch.advantages, dtype=torch.float32),

@@ -11,6 +11,13 @@ gives every expert's global count.
 Only passes with gradients count: a full-recompute forward runs first without them and again with them
 in the backward, so each micro-batch counts once (the rule Megatron-Core's own aux-loss tracker follows).
 Counts include the padding positions of padded rows and padding micro-batches: experts compute on them too.
+
+Routing agreement: when the samples carry the engine's routes, the old-log-prob forward (`comparing()`, at
+the weights that generated the samples in synchronous training) compares, per routed (token, layer), the
+experts the trainer's router used with the engine's: the same top-k set or not, and how many of the k it
+shares. Positions no engine routed (a sequence's last token, padding) are left out. Under routing replay the
+router uses the engine's experts, so the agreement is 1 unless the routes were laid out wrong. The counts
+join the step's one all-reduce in `read()`.
 """
 from __future__ import annotations
 
@@ -22,8 +29,11 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 
+from megatron_mc.trainer.routing_replay import NOT_ROUTED, RouteShape, in_router_order
+
 # Megatron-Core's tracker names of the load-balancing losses (the z-loss is reported beside them)
 BALANCING_LOSSES = ("load_balancing_loss", "seq_load_balancing_loss", "global_load_balancing_loss")
+AGREEMENT_COLUMNS = 3  # per layer: engine-routed pairs compared, same top-k set, shared experts / k
 
 
 def find_routers(chunks: list[torch.nn.Module]) -> list[torch.nn.Module]:
@@ -45,7 +55,14 @@ class MoEDiagnostics:
             self.num_experts = config.num_moe_experts
             self.topk = config.moe_router_topk
             self.capacity = config.moe_expert_capacity_factor is not None
+            self.route_shape = RouteShape(config.num_layers, self.topk, self.num_experts)
+            self._route_slice = _sequence_parallel_slice(config)
+            # per layer: routed (token, layer) pairs compared, those with the engine's top-k set, shared experts / k
+            self._agreement = torch.zeros(self.num_layers, AGREEMENT_COLUMNS, dtype=torch.float64,
+                                          device=self.routers[0].weight.device)
         self._stats: torch.Tensor | None = None
+        self._comparing = False
+        self._expected: torch.Tensor | None = None
 
     @contextmanager
     def recording(self) -> Iterator[None]:
@@ -69,6 +86,38 @@ class MoEDiagnostics:
         finally:
             for router in self.routers:
                 del router.routing
+
+    @contextmanager
+    def comparing(self) -> Iterator[None]:
+        """Around a forward whose micro-batches carry the engine's routes (`expect` before each): counts
+        how often the trainer's routers agree with them, from zero, for the next read()."""
+        if not self.routers:
+            yield
+            return
+        self._agreement.zero_()
+        for router in self.routers:
+            router.routing = partial(self._compare, router, type(router).routing.__get__(router))
+        self._comparing = True
+        try:
+            yield
+        finally:
+            self._comparing, self._expected = False, None
+            for router in self.routers:
+                del router.routing
+
+    def expect(self, routes: torch.Tensor | None) -> None:
+        """The engine's routes [rows, width, layers, topk] of the micro-batch part about to run forward
+        (None: nothing to compare, e.g. a padding micro-batch); kept only while comparing."""
+        if self._comparing:
+            self._expected = None if routes is None else in_router_order(routes, *self._route_slice)
+
+    def _compare(self, router, routing, logits: torch.Tensor, padding_mask=None):
+        probs, routing_map = routing(logits, padding_mask=padding_mask)
+        layer = router.layer_number - 1
+        if self._expected is not None and layer < self._expected.shape[1]:  # MTP layers have no engine routes
+            with torch.no_grad():
+                self._agreement[layer] += _agreement_counts(routing_map, self._expected[:, layer], self.topk)
+        return probs, routing_map
 
     def _routing(self, router, routing, logits: torch.Tensor, padding_mask=None):
         probs, routing_map = routing(logits, padding_mask=padding_mask)
@@ -105,7 +154,8 @@ class MoEDiagnostics:
         tracker = get_moe_layer_wise_logging_tracker()
         names = sorted(tracker)  # the same on every rank: every layer is an MoE layer
         tracked = [tracker[n]["values"].to(self._stats) for n in names]
-        summed = torch.cat([self._stats, torch.stack(tracked, 1)], 1) if tracked else self._stats.clone()
+        summed = torch.cat([self._stats, self._agreement] + ([torch.stack(tracked, 1)] if tracked else []), 1)
+        self._agreement.zero_()  # a step without an old-log-prob forward reports no agreement
         dist.all_reduce(summed)
         summed = summed.cpu()
         group_sizes = [1 if tracker[n].get("reduce_group") is None else tracker[n]["reduce_group"].size()
@@ -113,10 +163,35 @@ class MoEDiagnostics:
         return step_metrics(summed, self.num_experts, self.topk, names, group_sizes)
 
 
+def _sequence_parallel_slice(config) -> tuple[int, int]:
+    """(this rank's slice, slices) of a micro-batch's positions its routers see: the TP rank's under
+    sequence parallelism, all of them otherwise."""
+    if not config.sequence_parallel:
+        return 0, 1
+    from megatron.core import parallel_state as ps
+
+    return ps.get_tensor_model_parallel_rank(), ps.get_tensor_model_parallel_world_size()
+
+
+def _agreement_counts(routing_map: torch.Tensor, expected: torch.Tensor, topk: int) -> torch.Tensor:
+    """[routed, same top-k set, shared experts / topk] over the positions the engine routed, from the
+    trainer's routing map [tokens, E] and the engine's experts [tokens, topk] (NOT_ROUTED where it routed none)."""
+    if routing_map.shape[0] != expected.shape[0]:
+        raise RuntimeError(f"routing agreement: the router saw {routing_map.shape[0]} tokens but the micro-batch "
+                           f"carries engine routes for {expected.shape[0]}; the routes are laid out in another "
+                           "token order than the router's (trainer/routing_replay.py)")
+    routed = expected[:, 0] != NOT_ROUTED
+    shared = routing_map.gather(1, expected.long().clamp(min=0)).sum(1)
+    # with a capacity factor the trainer may keep fewer than k: the same set needs all k and nothing else
+    same = (shared == topk) & (routing_map.sum(1) == topk)
+    return torch.stack([routed.sum(), (same & routed).sum(), (shared * routed).sum()]).double() / torch.tensor(
+        [1.0, 1.0, topk], dtype=torch.float64, device=routing_map.device)
+
+
 def step_metrics(summed: torch.Tensor, num_experts: int, topk: int, tracked_names: list[str] = (),
                  group_sizes: list[int] = ()) -> dict:
-    """The step's metrics from the rank-summed accumulators ([layers, 2E + 4 + tracked]), for the layers
-    that routed tokens:
+    """The step's metrics from the rank-summed accumulators ([layers, 2E + 4 + AGREEMENT_COLUMNS + tracked]),
+    for the layers that routed tokens:
 
     - moe/layer{i}/load_max_over_mean: the busiest expert's tokens over the mean (1 balanced, E / topk when
       every token goes to the same experts); moe/load_max_over_mean the mean over layers and
@@ -128,12 +203,16 @@ def step_metrics(summed: torch.Tensor, num_experts: int, topk: int, tracked_name
     - moe/layer{i}/aux_loss, moe/aux_loss: the load-balancing loss without its coefficient, as Megatron-Core's
       tracker holds it (mean over micro-batches) when the router applies one, else the same Switch formula
       E / (topk T^2) * sum_e P_e c_e over the step's totals; other tracked losses (z_loss) as moe/{name};
-    - moe/tokens: tokens routed per layer; moe/expert_tokens: [layer][expert] token counts (for heatmaps).
+    - moe/tokens: tokens routed per layer; moe/expert_tokens: [layer][expert] token counts (for heatmaps);
+    - when the old-log-prob forward compared routes (see the module docstring): moe/layer{i}/routing_agreement,
+      moe/routing_agreement: the fraction of the engine's routed (token, layer) pairs whose top-k set the
+      trainer's router chose too; moe/routing_overlap: the mean of |trainer's experts & engine's| / k.
     """
     E = num_experts
     counts, prob_sums = summed[:, :E], summed[:, E:2 * E]
     entropy, tokens, calls, dropped = (summed[:, 2 * E + k] for k in range(4))
-    tracked = {name: summed[:, 2 * E + 4 + k] for k, name in enumerate(tracked_names)}
+    compared, same, shared = (summed[:, 2 * E + 4 + k] for k in range(AGREEMENT_COLUMNS))
+    tracked = {name: summed[:, 2 * E + 4 + AGREEMENT_COLUMNS + k] for k, name in enumerate(tracked_names)}
     layers = [i for i in range(summed.shape[0]) if tokens[i] > 0]
     if not layers:
         return {}
@@ -163,6 +242,11 @@ def step_metrics(summed: torch.Tensor, num_experts: int, topk: int, tracked_name
     for name in tracked_names:
         if name not in BALANCING_LOSSES:
             out[f"moe/{name}"] = sum(out[f"moe/layer{i}/{name}"] for i in layers) / len(layers)
+    compared_layers = [i for i in range(summed.shape[0]) if compared[i] > 0]
+    if compared_layers:
+        out.update({f"moe/layer{i}/routing_agreement": float(same[i] / compared[i]) for i in compared_layers})
+        out["moe/routing_agreement"] = float(same.sum() / compared.sum())
+        out["moe/routing_overlap"] = float(shared.sum() / compared.sum())
     out["moe/tokens"] = float(tokens[layers[0]])
     out["moe/expert_tokens"] = [[int(v) for v in counts[i].tolist()] for i in layers]
     return out

@@ -31,6 +31,10 @@ class RouteShape:
     experts: int
 
 
+# where the engine routed no token, in routes also compared with the trainer's (moe_diagnostics.py)
+NOT_ROUTED = -1
+
+
 def unrouted(total: int, shape: RouteShape) -> torch.Tensor:
     """[total, layers, topk] experts 0..topk-1 for positions no engine routed (a sequence's last token,
     padding): they change no log-prob, since nothing after them in their segment is scored."""
@@ -38,10 +42,12 @@ def unrouted(total: int, shape: RouteShape) -> torch.Tensor:
 
 
 def replay_routes(routed_experts, prompt_ids, response_ids, starts: list[int], total: int, shape: RouteShape,
-                  indices: list[int]) -> torch.Tensor:
+                  indices: list[int], mark_unrouted: bool = False) -> torch.Tensor:
     """[total, layers, topk] int32 expert ids for the flattened input: sequence i's routed tokens from
-    starts[i] on, `unrouted` elsewhere."""
-    routes = unrouted(total, shape)
+    starts[i] on; elsewhere `unrouted`, or NOT_ROUTED with mark_unrouted (to compare routes: set_targets
+    replays those as `unrouted`)."""
+    routes = (torch.full((total, shape.layers, shape.topk), NOT_ROUTED, dtype=torch.int32) if mark_unrouted
+              else unrouted(total, shape))
     for i, (prompt, response) in enumerate(zip(prompt_ids, response_ids)):
         encoded = None if routed_experts is None else routed_experts[i]
         where = f"sequence {indices[i]} of the train batch"
@@ -88,11 +94,20 @@ class RoutingReplay:
 
     def set_targets(self, chunk: torch.nn.Module, routes: torch.Tensor) -> None:
         """`routes`: [rows, width, layers, topk] of the micro-batch part this rank runs, on its device."""
-        by_position = routes.transpose(0, 1)
-        share = by_position.shape[0] // self.tp_size
-        local = by_position[self.tp_rank * share: (self.tp_rank + 1) * share].reshape(-1, *routes.shape[2:])
+        local = in_router_order(routes, self.tp_rank, self.tp_size)
+        local = torch.where(local == NOT_ROUTED, torch.arange(self.shape.topk, dtype=local.dtype, device=local.device),
+                            local)
         for router in self.routers[id(chunk)]:
             router.router_replay.set_target_indices(local[:, router.layer_number - 1].long())
+
+
+def in_router_order(routes: torch.Tensor, tp_rank: int, tp_size: int) -> torch.Tensor:
+    """[tokens, layers, topk]: a micro-batch part's routes [rows, width, layers, topk] in the order its
+    router sees the tokens (sequence-major, this tensor-parallel rank's slice under sequence parallelism;
+    tp_size 1 without it)."""
+    by_position = routes.transpose(0, 1)
+    share = by_position.shape[0] // tp_size
+    return by_position[tp_rank * share: (tp_rank + 1) * share].reshape(-1, *routes.shape[2:])
 
 
 def _choose_action(router: torch.nn.Module, args) -> None:

@@ -114,21 +114,28 @@ class TrainWorker:
             config.no_sync_func = no_sync[0] if len(no_sync) == 1 else no_sync
 
     # ---- forward / backward through Megatron's schedule ----------------------------------------------
-    def _micro_batches(self, batch: TrainBatch, rollout: bool = True) -> list[MicroBatch]:
+    def _micro_batches(self, batch: TrainBatch, rollout: bool = True, compare: bool = False) -> list[MicroBatch]:
         """This data-parallel rank's micro-batches of `batch`: every rank plans the whole batch the same way
         (balance.py: near-equal token loads, the same count on every rank, as expert-parallel all-to-alls
         need), takes its own share and fills empty slots with padding micro-batches. `rollout`: the
-        sequences came from the engines, whose routes routing replay follows (supervised data has none)."""
+        sequences came from the engines, whose routes routing replay follows (supervised data has none).
+        `compare`: carry the engine's routes, when every sequence has them, for the MoE diagnostics'
+        routing agreement."""
         lengths = [len(p) + len(r) for p, r in zip(batch.prompt_ids, batch.response_ids)]
         par, packed = self.cfg.parallel, self.cfg.train.pack_sequences
         plan = plan_micro_batches(lengths, self.dp_size, self.cfg.train.micro_batch_tokens, packed=packed,
                                   segment_multiple=self.segment_multiple, row_multiple=self.row_multiple,
                                   # Megatron-Core's interleaved schedule runs a multiple of pp micro-batches
                                   count_multiple=par.pp if par.virtual_stages > 1 else 1)
-        routes = self.routing_replay.shape if self.routing_replay and rollout else None
+        replay = self.routing_replay is not None and rollout
+        compare = (compare and bool(self.moe_diagnostics.routers) and batch.routed_experts is not None
+                   and all(r is not None for r in batch.routed_experts))
+        routes = self.routing_replay.shape if replay else self.moe_diagnostics.route_shape if compare else None
         return [make_micro_batch(batch.select(group), packed=packed, segment_multiple=self.segment_multiple,
-                                 row_multiple=self.row_multiple, indices=group, route_shape=routes)
-                if group else padding_micro_batch(self.row_multiple, route_shape=routes) for group in plan[self.dp_rank]]
+                                 row_multiple=self.row_multiple, indices=group, route_shape=routes,
+                                 mark_unrouted=compare)
+                if group else padding_micro_batch(self.row_multiple, route_shape=routes if replay else None)
+                for group in plan[self.dp_rank]]
 
     def _run(self, mbs: list[MicroBatch], loss_of, forward_only: bool) -> list:
         """Run the schedule over `mbs`; `loss_of(mb, part, output)` is the last stage's loss function, with
@@ -142,8 +149,9 @@ class TrainWorker:
             part = mb.context_part(self.cp_size, self.ps.get_context_parallel_rank())
             part = part.to(self.device)
             packed = None if mb.segments is None else mb.segments.packed_seq_params(self.boundaries_device)
-            if part.routes is not None:
+            if part.routes is not None and self.routing_replay is not None:
                 self.routing_replay.set_targets(model, part.routes)
+            self.moe_diagnostics.expect(None if mb.padding else part.routes)
             output = model(part.tokens, part.positions, attention_mask=None, packed_seq_params=packed,
                            **self.output_kwargs)
             return output, partial(_padding_loss if mb.padding else loss_of, mb, part)
@@ -202,10 +210,13 @@ class TrainWorker:
     def compute_logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
         """Log-probs of this rank's share of the responses at batch.temperature, by batch position."""
         self._computing("compute_logprobs")
-        return self._logprobs(batch)
+        # the forward at the weights that sampled the batch (synchronous training): the MoE diagnostics
+        # compare its routing with the engine's
+        with self.moe_diagnostics.comparing():
+            return self._logprobs(batch, compare=True)
 
-    def _logprobs(self, batch: TrainBatch) -> dict[int, list[float]]:
-        mbs = self._micro_batches(batch)  # a rank with no sequence still runs the schedule
+    def _logprobs(self, batch: TrainBatch, compare: bool = False) -> dict[int, list[float]]:
+        mbs = self._micro_batches(batch, compare=compare)  # a rank with no sequence still runs the schedule
 
         def collect(mb, part, output, non_loss_data=True):
             logprobs, _ = self._response_logprobs(part, output, batch.temperature, with_entropy=False)

@@ -1,7 +1,8 @@
 """Routing replay through the real trainer (TrainWorker on two gloo ranks) with the embedded engine's
 samples of the tiny MoE: which experts Megatron-Core's routers used, token by token, against the ones the
-engine recorded; log-probs under replay against the engine's; and a recomputing pipeline's RL step against
-the same step without recomputation. Run by test_routing_replay.py through model_workers.launch.
+engine recorded; log-probs under replay against the engine's; a recomputing pipeline's RL step against
+the same step without recomputation; and, without replay, the MoE diagnostics' routing agreement against
+the one counted here from the recorded experts and the trainer's own top-k. Run by test_routing_replay.py through model_workers.launch.
 
     python routing_replay_workers.py routing OUT_DIR   (with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set)
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -100,11 +102,7 @@ def route_case(name, layout, packed, budget, hf_dir, samples):
     cfg.algo.routing_replay, cfg.train.pack_sequences, cfg.train.micro_batch_tokens = True, packed, budget
     worker = TrainWorker(cfg, hf_dir)
     if name.endswith("perturbed"):  # the trainer's routers now prefer other experts; replay must not follow them
-        with torch.no_grad():
-            for chunk in worker.model:
-                for pname, p in chunk.named_parameters():
-                    if pname.endswith("router.weight"):
-                        p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 2.0)
+        perturb_routers(worker)
     capture = RouteCapture(worker.model)
     batch = TrainBatch.from_samples(samples, [1.0] * len(samples), TEMPERATURE)
     logprobs = worker.compute_logprobs(batch)
@@ -124,6 +122,50 @@ def route_case(name, layout, packed, budget, hf_dir, samples):
     return {f"{name}/logprobs/r{os.environ['RANK']}": {str(i): row for i, row in logprobs.items()},
             f"{name}/routes/r{os.environ['RANK']}": {"layers": layers, "tokens": tokens, "mismatched": mismatched,
                                                       "own_differs": own_differs}}
+
+
+def perturb_routers(worker) -> None:
+    with torch.no_grad():
+        for chunk in worker.model:
+            for pname, p in chunk.named_parameters():
+                if pname.endswith("router.weight"):
+                    p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 2.0)
+
+
+def agreement_case(hf_dir, samples) -> dict:
+    """Replay off, the trainer's routers perturbed: the routing agreement the MoE diagnostics report for the
+    old-log-prob forward (read with the RL step's metrics), and the same counted here per layer from the
+    recorded experts and each router's own top-k of that forward: [pairs, same set, shared experts]."""
+    from scenarios import run_config
+
+    from megatron_mc.trainer.batch import TrainBatch
+    from megatron_mc.trainer.worker import TrainWorker
+    from rollout.routed_experts import decode
+
+    started = time.perf_counter()
+    name = "cp2_ep2_padded_no_replay"
+    cfg = run_config(world=2, cp=2, ep=2)
+    cfg.train.pack_sequences, cfg.train.micro_batch_tokens = False, 256
+    worker = TrainWorker(cfg, hf_dir)
+    perturb_routers(worker)
+    batch = TrainBatch.from_samples(samples, [1.0, -0.5, 0.8, -1.2], TEMPERATURE)
+    capture = RouteCapture(worker.model)
+    worker.compute_logprobs(batch)
+    capture.close()
+    batch.old_logprobs = [s.rollout_logprobs for s in samples]
+    moe = worker.train(batch)["moe"]
+    lengths = [len(s.prompt_ids) + len(s.response_ids) - 1 for s in samples]
+    recorded = [torch.from_numpy(decode(s.routed_experts, n, 4, 2, "test").copy()).long() for s, n in zip(samples, lengths)]
+    counted = {}
+    for layer, _, own in capture.calls:
+        mine = by_sequence(name, own, [n + 1 for n in lengths])
+        for i, n in enumerate(lengths):
+            shared = (mine[i][:n, :, None] == recorded[i][:, layer - 1, None, :]).any(-1).sum(-1)
+            pairs, same, overlap = counted.setdefault(str(layer - 1), [0, 0, 0])
+            counted[str(layer - 1)] = [pairs + n, same + int((shared == 2).sum()), overlap + int(shared.sum())]
+    return {f"agreement/r{os.environ['RANK']}": {
+        "moe": {k: v for k, v in moe.items() if "routing" in k}, "counted": counted,
+        "seconds": time.perf_counter() - started}}
 
 
 def recompute_case(hf_dir, samples) -> dict:
@@ -171,6 +213,10 @@ def scenario_routing(out: Path) -> dict:
             result.update(route_case(name, layout, packed, budget, hf_dir, samples))
         finally:
             state.destroy(keep_process_group=True)
+    try:
+        result.update(agreement_case(hf_dir, samples))
+    finally:
+        state.destroy(keep_process_group=True)
     result.update(recompute_case(hf_dir, samples))
     return result
 

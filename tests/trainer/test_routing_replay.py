@@ -6,7 +6,10 @@ embedded engine's samples of the tiny MoE (4 layers, 4 experts, top-2):
 - log-probs under replay equal the engine's (same weights, float32);
 - under PP with two micro-batches in flight, a step that recomputes every layer in its backward routes
   each recomputation as that micro-batch's forward did (Megatron-Core's REPLAY_BACKWARD queue);
-- a supervised step on the same trainer (no engine routes) routes by the trainer's own router."""
+- a supervised step on the same trainer (no engine routes) routes by the trainer's own router;
+- the MoE diagnostics' routing agreement of the old-log-prob forward: without replay and with perturbed
+  routers, below 1 and equal, layer by layer, to the fraction counted from the recorded experts and the
+  trainer's own top-k; under replay 1."""
 from __future__ import annotations
 
 import sys
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from megatron_mc.trainer.moe_diagnostics import merge_moe_metrics
 from megatron_mc.trainer.results import merge_logprobs, merge_train_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
@@ -64,3 +68,23 @@ def test_recomputed_backward_replays_each_micro_batchs_routes(measured):
     assert step["grad_norm"] > 0 and step["tokens"] == NEW_TOKENS * len(measured["samples"])
     supervised = merge_train_metrics([measured[f"pp2_recompute/sft/r{r}"] for r in range(WORLD)])
     assert supervised["grad_norm"] > 0 and supervised["tokens"] == NEW_TOKENS * len(measured["samples"])
+
+
+def test_routing_agreement_without_replay_is_what_the_routers_own_top_k_gives(measured):
+    counted = measured["agreement/r0"]["counted"]
+    assert sorted(counted) == ["0", "1", "2", "3"]
+    pairs = sum(c[0] for c in counted.values())
+    assert pairs == 4 * sum(len(s["prompt_ids"]) + len(s["response_ids"]) - 1 for s in measured["samples"])
+    for rank in range(WORLD):
+        moe = measured[f"agreement/r{rank}"]["moe"]
+        assert moe["moe/routing_agreement"] == pytest.approx(sum(c[1] for c in counted.values()) / pairs)
+        assert moe["moe/routing_overlap"] == pytest.approx(sum(c[2] for c in counted.values()) / (2 * pairs))
+        for layer, (n, same, _) in counted.items():
+            assert moe[f"moe/layer{layer}/routing_agreement"] == pytest.approx(same / n)
+    assert moe["moe/routing_agreement"] < 0.9 and moe["moe/routing_overlap"] > moe["moe/routing_agreement"]
+
+
+def test_routing_agreement_under_replay_is_one(measured):
+    replayed = merge_moe_metrics([measured[f"pp2_recompute/train/r{r}"] for r in range(WORLD)])
+    assert replayed["moe/routing_agreement"] == 1.0 and replayed["moe/routing_overlap"] == 1.0
+    assert [replayed[f"moe/layer{i}/routing_agreement"] for i in range(4)] == [1.0] * 4
