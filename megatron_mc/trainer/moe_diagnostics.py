@@ -116,7 +116,7 @@ class MoEDiagnostics:
         layer = router.layer_number - 1
         if self._expected is not None and layer < self._expected.shape[1]:  # MTP layers have no engine routes
             with torch.no_grad():
-                self._agreement[layer] += _agreement_counts(routing_map, self._expected[:, layer], self.topk)
+                self._agreement[layer] += agreement_counts(routing_map, self._expected[:, layer], self.topk)
         return probs, routing_map
 
     def _routing(self, router, routing, logits: torch.Tensor, padding_mask=None):
@@ -173,7 +173,7 @@ def _sequence_parallel_slice(config) -> tuple[int, int]:
     return ps.get_tensor_model_parallel_rank(), ps.get_tensor_model_parallel_world_size()
 
 
-def _agreement_counts(routing_map: torch.Tensor, expected: torch.Tensor, topk: int) -> torch.Tensor:
+def agreement_counts(routing_map: torch.Tensor, expected: torch.Tensor, topk: int) -> torch.Tensor:
     """[routed, same top-k set, shared experts / topk] over the positions the engine routed, from the
     trainer's routing map [tokens, E] and the engine's experts [tokens, topk] (NOT_ROUTED where it routed none)."""
     if routing_map.shape[0] != expected.shape[0]:

@@ -1,7 +1,8 @@
 """MoE diagnostics (trainer/moe_diagnostics.py) on Megatron-Core's own router and through the real TrainWorker
 on gloo ranks: counts add up to tokens x topk, EP=2 counts equal the single rank's, the entropy is the hand
 computation from the router logits, a router forced onto one expert shows it, capacity drops are counted,
-the aux loss is Megatron-Core's tracked value, and dense models report nothing.
+the aux loss is Megatron-Core's tracked value, dense models report nothing, and routing agreement with the
+engine counts whole top-k sets over the positions the engine routed.
 
 This file is also the worker script: `python test_moe_diagnostics.py SCENARIO OUT_DIR` (RANK, WORLD_SIZE,
 MASTER_ADDR, MASTER_PORT set), since Megatron-Core's CPU layer never runs inside the pytest process.
@@ -249,6 +250,20 @@ def test_metrics_reach_the_jsonl_sink_and_mc_plot_draws_them(single, tmp_path):
     drawn = {p.name for p in (tmp_path / "plots").iterdir()}
     assert {"moe_load.png", "moe_router.png", "moe_expert_load.png"} <= drawn
     assert (tmp_path / "plots" / "moe_expert_load.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_routing_agreement_counts_whole_sets_and_leaves_out_unrouted_positions():
+    """The trainer's routing map against the engine's experts (E 4, top-2): the same set in another order
+    agrees; one shared expert, or a capacity-dropped one, does not; a position the engine did not route
+    counts nowhere. (The 2-rank comparison with the routers' own top-k is in test_routing_replay.py.)"""
+    from megatron_mc.trainer.moe_diagnostics import agreement_counts
+    from megatron_mc.trainer.routing_replay import NOT_ROUTED
+
+    used = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1], [0, 0, 1, 1]], dtype=torch.bool)
+    engine = torch.tensor([[1, 0], [0, 3], [3, 1], [NOT_ROUTED, NOT_ROUTED]], dtype=torch.int32)
+    assert agreement_counts(used, engine, 2).tolist() == [3.0, 1.0, (2 + 1 + 1) / 2]
+    with pytest.raises(RuntimeError, match="another token order than the router's"):
+        agreement_counts(used, engine[:3], 2)
 
 
 @pytest.mark.slow
