@@ -184,8 +184,9 @@ def agreement_counts(routing_map: torch.Tensor, expected: torch.Tensor, topk: in
     shared = routing_map.gather(1, expected.long().clamp(min=0)).sum(1)
     # with a capacity factor the trainer may keep fewer than k: the same set needs all k and nothing else
     same = (shared == topk) & (routing_map.sum(1) == topk)
-    return torch.stack([routed.sum(), (same & routed).sum(), (shared * routed).sum()]).double() / torch.tensor(
-        [1.0, 1.0, topk], dtype=torch.float64, device=routing_map.device)
+    counts = torch.stack([routed.sum(), (same & routed).sum(), (shared * routed).sum()]).double()
+    counts[2] /= topk  # in place by a number: no host tensor copied to the device per router call
+    return counts
 
 
 def step_metrics(summed: torch.Tensor, num_experts: int, topk: int, tracked_names: list[str] = (),
