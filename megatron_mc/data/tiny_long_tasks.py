@@ -39,8 +39,8 @@ class Statistic:
     compute: Callable[[list[int]], int]
 
 
-# phrases name the statistic with the word its code uses where there is one: a two-layer model reads
-# three of them in order far more easily when it can copy
+# phrases use the word the code uses where there is one, so the two-layer model can copy it while it
+# keeps track of which of the three it is writing
 STATISTICS: tuple[Statistic, ...] = (
     Statistic("sum", "the sum", "sum({v})", "total", sum),
     Statistic("max", "the max", "max({v})", "largest", max),
