@@ -317,10 +317,9 @@ class EmbeddedServer:
         self._resumed.clear()
         if body.get("mode", "abort") != "abort":
             return web.json_response({"success": True, "message": "paused"})
-        if not self.strict:
-            for p in self._running:
-                p.request.aborted.set()
-            while self._running:  # the aborted requests answer (with the version that ran them) first
+        if not self.strict:  # as SGLang's abort mode: queued and running requests come back aborted
+            self._abort(abort_all=True)
+            while self._running:  # the running ones answer (with the version that ran them) first
                 await asyncio.sleep(0.005)
             return web.json_response({"success": True, "message": "paused"})
         # TokenizerManager.pause_generation (mode abort): abort everything until no request holds the lock.

@@ -51,16 +51,19 @@ class StaleWeightsError(RuntimeError):
 
 class RolloutManager:
     def __init__(self, cfg: RolloutConfig, client: SGLangClient, prompts: PromptBuilder,
-                 reward_fn: RewardFn | None = None, expected_weight_version: int | None = None):
-        """`expected_weight_version`: the weight version the current step's samples must carry (at least);
-        the driver sets it after each weight sync. None accepts any version."""
+                 reward_fn: RewardFn | None = None, expected_weight_version: int | None = None,
+                 continue_partial: bool = False):
+        """`expected_weight_version`: the oldest weight version a sample's tokens may carry; the driver sets it
+        per batch. None accepts any version. `continue_partial`: an aborted generation is continued from its
+        prefix (partial rollouts, train.async.partial_rollout: continue)."""
         self.cfg = cfg
         self.client = client
         self.prompts = prompts
         self.reward_fn = reward_fn
         self.expected_weight_version = expected_weight_version
         self.stale_samples = 0  # samples asked again because their weights were stale, in this rollout
-        self.continue_partial = False  # an aborted generation is continued from its prefix (partial rollouts)
+        self.continue_partial = continue_partial
+        self.pauses = 0  # engine pauses announced by note_pause
         self.continued_samples = 0  # generations continued after an abort, in this rollout
 
     def sampling_params(self, temperature: float) -> dict:
@@ -72,10 +75,11 @@ class RolloutManager:
 
     async def generate_sample(self, problem: Problem, prompt_ids: list[int], index: int, temperature: float,
                               group_tag: str) -> Sample:
-        """One sample. An abort we did not ask for (an engine paused for a weight update) is asked again: from
-        the prompt, or with `continue_partial` from where it stopped (the tokens so far keep the version that
-        sampled them). A sample whose oldest token is older than `expected_weight_version` is asked again
-        from the prompt."""
+        """One sample. An abort we did not ask for is asked again: with `continue_partial` from where it
+        stopped when it made progress (the tokens so far keep the version that sampled them), else from the
+        prompt. Aborts during a pause for a weight update (`note_pause`) and continued progress never count
+        against rollout.max_retries; other aborts and samples whose oldest token is older than
+        `expected_weight_version` (asked again from the prompt) do."""
         part = _Partial()
         attempt = failures = 0
         while True:
@@ -83,6 +87,7 @@ class RolloutManager:
             attempt += 1
             params = self.sampling_params(temperature)
             params["max_new_tokens"] -= len(part.output_ids)
+            pauses = self.pauses
             running = _ROLLOUT_RIDS.get(set())
             running.add(rid)
             try:
@@ -92,13 +97,15 @@ class RolloutManager:
             version = _weight_version(out.weight_version, out.rid)
             finish = out.finish_reason
             if finish == "abort" and self.continue_partial and out.output_ids:
-                part.extend(out, version)  # progress: never counted against max_retries
+                part.extend(out, version)
                 if len(part.output_ids) >= self.cfg.max_new_tokens:
                     finish = "length"  # stopped exactly at the budget: nothing is left to continue
                     break
                 self.continued_samples += 1
                 continue
-            if out.finish_reason != "abort":
+            if finish == "abort" and self.pauses != pauses:
+                continue  # a weight update paused the engines: ask again
+            if finish != "abort":
                 part.extend(out, version)
                 oldest = min(part.oldest_version, version)
                 if not self._stale(oldest):
@@ -107,22 +114,35 @@ class RolloutManager:
                 stale_version, part = oldest, _Partial()
             failures += 1
             if failures > self.cfg.max_retries:
-                if out.finish_reason != "abort":
+                if finish != "abort":
                     raise StaleWeightsError(
                         f"sample {problem.id!r}[{index}]: {failures} attempts, the last answered with weight version "
                         f"{stale_version} while this step expects {self.expected_weight_version}: an engine serves "
                         "old weights (restarted under tensor or distributed sync?); push it the newest weights and "
                         "readmit it (EngineFleet.engines_needing_weights / readmit)")
-                part.extend(out, version)
+                part.extend(out, version)  # an abort sample: returned, never trained on (the loop drops it)
                 break
-            if out.finish_reason != "abort":
+            if finish != "abort":
                 await asyncio.sleep(self.cfg.retry_backoff_s)  # a restarted engine is being brought up to date
         return Sample(problem_id=problem.id, group_index=index, prompt_ids=prompt_ids,
                       response_ids=part.output_ids, rollout_logprobs=part.logprobs, finish_reason=finish,
-                      temperature=temperature, weight_version=version, response_text=part.text,
-                      metadata={"rid": out.rid}, token_versions=part.token_versions(),
+                      temperature=temperature, weight_version=part.versions[-1] if part.versions else version,
+                      response_text=self._text(part), metadata={"rid": out.rid},
+                      token_versions=part.token_versions(),
                       # the last request's routes cover the whole sequence: it prefilled the prompt and prefix
                       routed_experts=out.routed_experts)
+
+    def note_pause(self) -> None:
+        """The driver is about to pause the engines (a weight update): the aborts that follow are not
+        failures. Called before the pause, from any thread."""
+        self.pauses += 1
+
+    def _text(self, part: _Partial) -> str:
+        """One piece: the engine's text. Pieces: decoded once, as a whole (a character or a word split
+        between two pieces decodes wrongly piece by piece)."""
+        if part.pieces <= 1:
+            return part.text
+        return self.prompts.tokenizer.decode(part.output_ids, skip_special_tokens=False)
 
     def _stale(self, version: int) -> bool:
         return self.expected_weight_version is not None and version < self.expected_weight_version
@@ -222,8 +242,10 @@ class _Partial:
     logprobs: list[float] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
     text: str = ""
+    pieces: int = 0  # requests that contributed tokens
 
     def extend(self, out, version: int) -> None:
+        self.pieces += bool(out.output_ids)
         self.output_ids += out.output_ids
         self.logprobs += out.logprobs
         self.versions += [version] * len(out.output_ids)

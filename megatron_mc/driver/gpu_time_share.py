@@ -59,6 +59,7 @@ class GpuTimeShare:
             yield
             return
         fleet = self.session.fleet
+        self.session.manager.note_pause()  # the aborts that follow are not failures
         fleet.pause()
         try:
             yield

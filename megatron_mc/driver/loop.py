@@ -75,8 +75,10 @@ class RLLoop:
                 step += 1
                 await self.rl_step(step)
                 await self._after_step(step, final=self.stop.requested)
-        finally:
-            await self.rollouts.stop()
+        except BaseException:
+            await self.rollouts.stop(raise_failure=False)
+            raise
+        await self.rollouts.stop()
         return step
 
     async def rl_step(self, step: int) -> None:
@@ -90,8 +92,10 @@ class RLLoop:
             generator = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + step)
             advantages = compute_sample_advantages(judged_batch(rollout, cfg.rollout.max_new_tokens), cfg.algo,
                                                    generator)
-            # an empty response (the engine stopped at once) has no token to learn from
-            kept = [(s, a) for s, a in zip(rollout.samples, advantages.advantages.tolist()) if s.response_ids]
+            # an empty response (the engine stopped at once) has no token to learn from, and an aborted one
+            # (the engines kept aborting it) no outcome
+            kept = [(s, a) for s, a in zip(rollout.samples, advantages.advantages.tolist())
+                    if s.response_ids and s.finish_reason != "abort"]
             samples = [s for s, _ in kept]
             batch = TrainBatch.from_samples(samples, [a for _, a in kept], temperature)
         with timers.phase("to_trainer"):
@@ -109,10 +113,11 @@ class RLLoop:
         metrics = {**rollout.metrics, **prefixed("algo", advantages.metrics()), **prefixed("train", train_metrics),
                    **logprob_diff([s.rollout_logprobs for s in samples], batch.old_logprobs),
                    "rollout/pass_rate": pass_rate(rollout.samples), "rollout/empty_responses": float(
-                       len(rollout.samples) - len(samples)), "rollout/temperature": temperature,
+                       sum(not s.response_ids for s in rollout.samples)), "rollout/aborted_samples": float(
+                       sum(s.finish_reason == "abort" for s in rollout.samples)), "rollout/temperature": temperature,
                    **staleness(samples, trained_version=step - 1),
                    "weights/version": float(step), "rollout/engines_resynced": float(len(restarted)),
-                   "data/epoch": float(self.stream.sampler.epoch),
+                   "data/epoch": float(produced.epoch),
                    "data/problem_ids": produced.problem_ids}
         if self.session.eval_problems and due(step, cfg.eval.interval, cfg.train.max_steps):
             with timers.phase("eval"):

@@ -25,6 +25,7 @@ class ProducedBatch:
     temperature: float
     problem_ids: list[str]  # as drawn, for the step's data/problem_ids
     min_version: int  # the oldest weight version its tokens may carry
+    epoch: int  # the sampler's epoch once its problems were drawn
 
 
 @dataclass
@@ -76,11 +77,17 @@ class RolloutAhead:
         self._started.clear()
         return first
 
-    async def stop(self) -> None:
-        if self._producer is not None and not self._producer.done():
-            self._producer.cancel()
-            await asyncio.gather(self._producer, return_exceptions=True)
-        self._producer = None
+    async def stop(self, raise_failure: bool = True) -> None:
+        """Cancel the producer; what made it fail, if it did, is raised (unless `raise_failure` is False:
+        the loop is already ending on an error of its own)."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        if not producer.done():
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+        elif raise_failure and not producer.cancelled():
+            producer.result()
 
     async def _produce_from(self, step: int) -> None:
         try:
@@ -91,19 +98,18 @@ class RolloutAhead:
                 async with self._changed:
                     self._ready[batch_step] = produced
                     self._changed.notify_all()
-        finally:
-            asyncio.ensure_future(self._wake_trainer())  # a failed producer must not leave take() waiting
-
-    async def _wake_trainer(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        except Exception:
+            async with self._changed:  # take() must not wait for a batch that will not come
+                self._changed.notify_all()
+            raise
 
     async def _produce(self, step: int) -> ProducedBatch:
         cfg, manager = self.session.cfg, self.session.manager
         self._started[step] = _StartState(copy.deepcopy(self.stream.sampler.state_dict()),
                                           copy.deepcopy(self.temperature.state_dict()))
-        temperature = await self.temperature.for_step(step, manager)
         min_version = step - 1 - self.ahead
         manager.expected_weight_version = min_version
+        temperature = await self.temperature.for_step(step, manager)
         rollout = await manager.rollout(self.stream, cfg.train.train_batch_size, temperature)
-        return ProducedBatch(step, rollout, temperature, self.stream.take_drawn(), min_version)
+        return ProducedBatch(step, rollout, temperature, self.stream.take_drawn(), min_version,
+                             self.stream.sampler.epoch)

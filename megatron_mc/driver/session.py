@@ -77,6 +77,12 @@ def _place(cfg: RunConfig) -> Placement:
                           use_gpu, cpus_per_bundle, timeout_s=cfg.cluster.placement_timeout_s)
 
 
+def rollout_manager(cfg: RunConfig, client: SGLangClient, prompts: PromptBuilder, pool) -> RolloutManager:
+    asynchronous = cfg.train.async_
+    return RolloutManager(cfg.rollout, client, prompts, JudgeReward(pool, cfg.judge.stop_at_first_failure),
+                          continue_partial=asynchronous.enabled and asynchronous.partial_rollout == "continue")
+
+
 @contextlib.contextmanager
 def open_session(cfg: RunConfig) -> Iterator[Session]:
     from transformers import AutoTokenizer
@@ -109,7 +115,7 @@ def open_session(cfg: RunConfig) -> Iterator[Session]:
         client = SGLangClient(fleet.url, cfg.rollout.max_concurrency, cfg.rollout.request_timeout_s,
                               cfg.rollout.max_retries, cfg.rollout.retry_backoff_s, engine_urls=fleet.engine_urls,
                               return_routed_experts=cfg.rollout.return_routed_experts)
-        manager = RolloutManager(cfg.rollout, client, prompts, JudgeReward(pool, cfg.judge.stop_at_first_failure))
+        manager = rollout_manager(cfg, client, prompts, pool)
         scale = cfg.judge.time_limit_scale
         yield Session(cfg, start_model, scale_time_limits(data.train, scale), scale_time_limits(data.eval, scale),
                       placement, pool, fleet, group, prompts, client, manager)

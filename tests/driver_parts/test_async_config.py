@@ -5,6 +5,8 @@ import pytest
 import yaml
 
 from megatron_mc.config import dump_config, load_config
+from megatron_mc.driver.session import rollout_manager
+from rollout.client import SGLangClient
 from megatron_mc.typed_config import ConfigError
 
 DISAGGREGATED = "cluster:\n  mode: disaggregate\n  gpus_per_node: 2\n  engine_gpus: 1\n"
@@ -45,3 +47,14 @@ def test_mode_off_is_off_and_an_explicit_correction_is_kept(tmp_path):
 def test_bad_async_settings_name_the_key(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         _load(tmp_path, "", overrides)
+
+
+@pytest.mark.parametrize("overrides, continues", [
+    (["train.async.mode=one_step"], True),
+    (["train.async.mode=one_step", "train.async.partial_rollout=restart"], False),
+    (["train.async.mode=off"], False),
+])
+def test_the_sessions_manager_continues_partial_rollouts_as_configured(tmp_path, overrides, continues):
+    cfg = _load(tmp_path, "", overrides)
+    manager = rollout_manager(cfg, SGLangClient("http://127.0.0.1:9"), prompts=None, pool=None)
+    assert manager.continue_partial is continues

@@ -86,3 +86,34 @@ def test_synchronous_production_waits_for_the_trainer(tiny_model_dir):
     first, second, drawn, _ = asyncio.run(_scenario(tiny_model_dir, ahead=0))
     assert drawn == BATCH  # nothing drawn for batch 2 before the trainer asked for it
     assert first.min_version == 0 and second.min_version == 1
+
+
+async def _rewind_after_the_engine_went_away(model_dir):
+    server = EmbeddedServer(EmbeddedEngine(str(model_dir)))
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    pool = problems(7)
+    async with SGLangClient(f"http://127.0.0.1:{port}", max_retries=0) as client:
+        cfg = RolloutConfig(engine="embedded", group_size=2, max_new_tokens=4, dynamic_sampling=False)
+        manager = RolloutManager(cfg, client, PromptBuilder(build_tokenizer(), "", ""))
+        session = SimpleNamespace(cfg=RunConfig(train=TrainConfig(train_batch_size=BATCH, mini_batch_size=1)),
+                                  manager=manager)
+        ahead_of = RolloutAhead(session, ProblemStream(pool, ProblemSampler(len(pool), seed=3)),
+                                FixedTemperature(1.0), 1, last_step=5)
+        ahead_of.start(1)
+        await ahead_of.take(1)
+        await runner.cleanup()  # the engine goes away while batch 2 is produced ahead
+        await asyncio.sleep(1.0)
+        try:
+            await ahead_of.rewind()
+        except Exception as failure:  # noqa: BLE001 - whatever stopped the producer
+            return failure
+    return None
+
+
+def test_a_failed_producer_is_raised_at_the_next_rewind(tiny_model_dir):
+    failure = asyncio.run(_rewind_after_the_engine_went_away(tiny_model_dir))
+    assert failure is not None, "the rewind hid the producer's failure"
+    assert "127.0.0.1" in str(failure), repr(failure)  # the client's error names the engine it could not reach
