@@ -289,18 +289,22 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...
     return cfg
 
 
-# rollout keys that repeat a run-level key: they follow it unless set, and must then agree with it
+# rollout keys that repeat a run-level key: they follow it unless set, and must then agree with it (or, with
+# a third element, satisfy agrees(set value, lead value))
 _FOLLOWERS = {
     ("rollout", "group_size"): (("train", "n_samples_per_prompt"), lambda v: v),
     ("rollout", "placement"): (("cluster", "mode"), lambda v: v + "d"),  # colocate -> colocated
     ("rollout", "judge_workers"): (("judge", "num_workers"), lambda v: v),
-    ("rollout", "return_routed_experts"): (("algo", "routing_replay"), lambda v: v),
+    # replay needs the routes; without replay they may still be asked for, for the MoE diagnostics' routing
+    # agreement between rollout and train (trainer/moe_diagnostics.py)
+    ("rollout", "return_routed_experts"): (("algo", "routing_replay"), lambda v: v,
+                                           lambda routes, replay: routes or not replay),
 }
 
 
 def _follow_run_level_keys(data: dict[str, Any]) -> None:
     defaults = RunConfig()
-    for (section, key), ((lead_section, lead_key), convert) in _FOLLOWERS.items():
+    for (section, key), ((lead_section, lead_key), convert, *agrees) in _FOLLOWERS.items():
         lead = data.get(lead_section) if isinstance(data.get(lead_section), dict) else {}
         lead_value = lead.get(lead_key, getattr(getattr(defaults, lead_section), lead_key))
         follower = data.setdefault(section, {})
@@ -308,7 +312,7 @@ def _follow_run_level_keys(data: dict[str, Any]) -> None:
             continue  # from_dict reports the bad section
         if key not in follower:
             follower[key] = convert(lead_value)
-        elif follower[key] != convert(lead_value):
+        elif not (agrees[0](follower[key], lead_value) if agrees else follower[key] == convert(lead_value)):
             raise ConfigError(f"{section}.{key} is {follower[key]!r} but {lead_section}.{lead_key} is {lead_value!r}; "
                               f"set only {lead_section}.{lead_key} ({section}.{key} follows it)")
 

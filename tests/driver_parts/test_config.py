@@ -117,3 +117,10 @@ def test_trainer_and_engine_rope_scaling_must_agree():
         config_from_dict({}, [f"model.rope_scaling={yarn}"])
     cfg = config_from_dict({}, [f"model.rope_scaling={yarn}", f"rollout.rope_scaling={yarn}"])
     assert cfg.model.rope_scaling == cfg.rollout.rope_scaling
+
+
+def test_routes_can_be_asked_for_without_replay_but_replay_needs_them(tmp_path):
+    cfg = load_config(_write(tmp_path, "rollout:\n  return_routed_experts: true\n"))
+    assert cfg.rollout.return_routed_experts and not cfg.algo.routing_replay  # routing agreement only
+    with pytest.raises(ConfigError, match="rollout.return_routed_experts is False but algo.routing_replay is True"):
+        load_config(_write(tmp_path, "algo:\n  routing_replay: true\nrollout:\n  return_routed_experts: false\n"))
