@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import Callable
 
 import psutil
 
-from megatron_mc.study.launch_record import LOG_NAME, write_record
+from megatron_mc.study.launch_record import LAUNCH_MARK, LOG_NAME, write_record
 from megatron_mc.study.runs import StudyRun
 from megatron_mc.study.status import run_status
 
@@ -24,6 +25,8 @@ def train_command(run: StudyRun) -> list[str]:
 def run_one(run: StudyRun) -> int:
     run.write_config()
     with open(run.run_dir / LOG_NAME, "a") as log:
+        log.write(f"{LAUNCH_MARK} {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n")
+        log.flush()
         proc = subprocess.Popen(train_command(run), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})  # the log follows the run
         write_record(run.run_dir, launcher="local", pid=proc.pid, started=psutil.Process(proc.pid).create_time())

@@ -11,7 +11,8 @@ from typing import Any
 from megatron_mc.run_state import write_atomic
 
 RECORD_NAME = "study_launch.json"
-LOG_NAME = "study.log"  # a local run's stdout and stderr
+LOG_NAME = "study.log"  # a local run's stdout and stderr, every attempt appended
+LAUNCH_MARK = "==== mc-study launch"  # starts each attempt's part of the log
 
 
 def write_record(run_dir: Path, **fields: Any) -> None:

@@ -21,7 +21,7 @@ import psutil
 from megatron_mc.driver.run import STOPPED_EXIT_CODE
 from megatron_mc.metrics.sinks import METRICS_FILE, parse_metrics_lines
 from megatron_mc.run_state import is_complete, list_step_dirs
-from megatron_mc.study.launch_record import LOG_NAME, read_record
+from megatron_mc.study.launch_record import LAUNCH_MARK, LOG_NAME, read_record
 from megatron_mc.study.runs import StudyRun
 
 INTERRUPTED_EXIT_CODE = 130  # mc-train after Ctrl-C
@@ -44,18 +44,25 @@ def _progress(run: StudyRun) -> tuple[int | None, dict[str, float]]:
 
 
 def error_line(log: Path) -> str:
-    """The driver's own error message (`mc-train: ...`), else the log's last line."""
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] \
-        if log.exists() else []
+    """The last attempt's error (the log holds every attempt, each after a LAUNCH_MARK line): the driver's own
+    message (`mc-train: ...`), else the attempt's last line."""
+    text = log.read_text(errors="replace").rsplit(LAUNCH_MARK, 1)[-1] if log.exists() else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     own = [line for line in lines if line.startswith("mc-train:")]
     return (own or lines or [f"no output in {log}"])[-1]
 
 
 def slurm_job_state(job_id: str) -> str | None:
-    """The job's state in the Slurm queue (PENDING, RUNNING, ...), None once it left the queue."""
+    """The job's state in the Slurm queue (PENDING, RUNNING, ...), None once it left the queue. When squeue
+    fails otherwise (slurmctld busy, a timeout) the state is UNKNOWN: such a run counts as running, so that
+    `launch` never submits a second job into a run dir a job may still write."""
     if shutil.which("squeue") is None:
         return "UNKNOWN (no squeue on this machine)"
     out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+    if out.returncode != 0:
+        if "Invalid job id" in out.stderr:  # purged from slurmctld's memory: long gone
+            return None
+        return f"UNKNOWN (squeue failed: {out.stderr.strip()[-200:] or f'exit code {out.returncode}'})"
     return out.stdout.strip() or None
 
 

@@ -66,3 +66,15 @@ def test_base_is_relative_to_the_study_file_and_the_example_studies_plan(tmp_pat
     for example in sorted(studies.glob("*.yaml")):
         code, out, err = plan(capsys, example)
         assert code == 0, f"{example}: {err}"
+
+
+def test_a_failed_runs_reason_comes_from_its_last_attempt(tmp_path):
+    from megatron_mc.study.launch_record import LAUNCH_MARK
+    from megatron_mc.study.status import error_line
+
+    log = tmp_path / "study.log"
+    log.write_text(f"{LAUNCH_MARK} 1 ====\nmc-train: unknown key 'train.lrr'\n"
+                   f"{LAUNCH_MARK} 2 ====\nTraceback (most recent call last):\nRuntimeError: gloo timed out\n")
+    assert error_line(log) == "RuntimeError: gloo timed out"
+    log.write_text(log.read_text() + f"{LAUNCH_MARK} 3 ====\nstep 1/8\nmc-train: no such config file\nbye\n")
+    assert error_line(log) == "mc-train: no such config file"

@@ -24,10 +24,14 @@ open(log, "a").write(json.dumps({{"argv": sys.argv[1:], "env": env}}) + "\\n")
 print(500 + len(calls))
 """
 # squeue -h -j ID -o %T: the state queue.json gives the job, nothing once it left the queue
+# (a state "ERROR: ..." is squeue failing with that message, as on a busy slurmctld)
 FAKE_SQUEUE = """#!{python}
 import json, os, sys
 queue = json.load(open(os.path.join(os.path.dirname(sys.argv[0]), "queue.json")))
-print(queue.get(sys.argv[sys.argv.index("-j") + 1], ""))
+state = queue.get(sys.argv[sys.argv.index("-j") + 1], "")
+if state.startswith("ERROR: "):
+    sys.exit("slurm_load_jobs error: " + state[7:])
+print(state)
 """
 LAUNCH_SCRIPT = """#!/usr/bin/env bash
 # the study's launch script: records what the job gave it
@@ -112,3 +116,17 @@ def test_without_array_each_run_is_its_own_job_with_its_config(tmp_path, monkeyp
                                 str(tmp_path / "launch.sh")]
         assert call["env"]["CONFIG"] == str(run_dir / "study_config.yaml") and call["env"]["RUN_DIR"] == str(run_dir)
         assert load_config(call["env"]["CONFIG"]).run_dir == str(run_dir)
+
+
+def test_a_failing_squeue_neither_fails_the_run_nor_submits_it_again(tmp_path, monkeypatch):
+    bin_dir = simulated_queue(tmp_path / "bin", monkeypatch)
+    path = slurm_study(tmp_path)
+    assert mc_study("launch", str(path))[0] == 0  # jobs 500 (grpo) and 501 (dapo)
+    submitted = len(sbatch_calls(bin_dir))
+    (bin_dir / "queue.json").write_text(json.dumps({"500": "ERROR: Socket timed out on send/recv operation",
+                                                    "501": "ERROR: Invalid job id specified"}))
+    code, output = mc_study("launch", str(path))
+    assert code == 0, output
+    assert len(sbatch_calls(bin_dir)) == submitted + 1  # only the job squeue says is gone goes again
+    assert "preset-grpo_seed1: running (slurm job 500: UNKNOWN (squeue failed: slurm_load_jobs error: Socket " \
+           "timed out on send/recv operation)), not submitted" in output
