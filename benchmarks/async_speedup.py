@@ -78,9 +78,10 @@ def speed(out: Path, steps: int, seconds_per_token: float) -> dict:
             "alone_training_s": training, "overlap": overlap, "speedup": sync["step_s"] / overlapped["step_s"]}
 
 
-def learning(out: Path) -> dict:
+def learning(out: Path, modes: list[str]) -> dict:
     result = {}
-    for mode, extra in MODES.items():
+    for mode in modes:
+        extra = MODES[mode]
         evaluated = [r for r in rows(run(out / f"learning_{mode}", extra)) if "eval/pass@1" in r]
         result[mode] = {"before": evaluated[0]["eval/pass@1"], "after": evaluated[-1]["eval/pass@1"],
                         "curve": {r["step"]: r["eval/pass@1"] for r in evaluated}}
@@ -115,11 +116,12 @@ def main() -> None:
     parser.add_argument("--seconds-per-token", type=float, default=0.01)
     parser.add_argument("--learning", action="store_true", help="also run the full tiny default both ways")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--learning-modes", default=",".join(MODES), help="comma-separated, of: " + ", ".join(MODES))
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "async_speedup")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "async_speedup_cpu")
     args = parser.parse_args()
     speed_figures = None if args.skip_speed else speed(args.out, args.steps, args.seconds_per_token)
-    learning_figures = learning(args.out) if args.learning else None
+    learning_figures = learning(args.out, args.learning_modes.split(",")) if args.learning else None
     text = report(speed_figures, learning_figures)
     args.results.with_suffix(".json").write_text(json.dumps({"speed": speed_figures, "learning": learning_figures},
                                                             indent=1))

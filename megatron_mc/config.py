@@ -353,15 +353,19 @@ def _correct_off_policy_tokens(cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, rollout_correction=cfg.train.async_.correction))
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    path = Path(path)
+def read_yaml_file(path: Path, what: str = "config") -> Any:
+    """The file's YAML; a missing file or bad YAML is a ConfigError naming the file."""
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such {what} file") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    return config_from_dict(data or {}, overrides, where=str(path))
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    path = Path(path)
+    return config_from_dict(read_yaml_file(path) or {}, overrides, where=str(path))
 
 
 def dump_config(cfg: RunConfig) -> str:

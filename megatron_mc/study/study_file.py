@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import yaml
-
+from megatron_mc.config import read_yaml_file
 from megatron_mc.typed_config import ConfigError, from_dict
 
 
@@ -97,12 +96,7 @@ class Study:
 
 def load_study(path: str | Path) -> Study:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such study file") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    data = read_yaml_file(path, "study")
     missing = [key for key in ("base", "out") if not isinstance(data, dict) or key not in data]
     if missing:
         raise ConfigError(f"{path}: missing key {missing[0]!r} (a study needs base: CONFIG and out: FOLDER)")

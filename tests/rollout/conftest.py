@@ -5,6 +5,7 @@ tokens, wrapped in PreTrainedTokenizerFast; the model is Qwen3ForCausalLM from a
 """
 from __future__ import annotations
 
+import contextlib
 import string
 from pathlib import Path
 
@@ -113,3 +114,21 @@ def hf_logprobs(model, prompt_ids: list[int], response_ids: list[int], temperatu
         logits = model(ids).logits[0, len(prompt_ids) - 1:-1].float()
     scaled = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
     return scaled.gather(-1, torch.tensor(response_ids)[:, None])[:, 0].tolist()
+
+
+@contextlib.asynccontextmanager
+async def in_process_server(engine):
+    """The real embedded server over `engine`, in this event loop on a free loopback port: yields its URL."""
+    from aiohttp import web
+
+    from rollout.embedded_server import EmbeddedServer
+    from rollout.process import free_port
+
+    runner = web.AppRunner(EmbeddedServer(engine).app())
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

@@ -10,17 +10,14 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from aiohttp import web
 
 from rollout.client import SGLangClient
 from rollout.config import RolloutConfig
 from rollout.embedded_engine import EmbeddedEngine
-from rollout.embedded_server import EmbeddedServer
 from rollout.manager import RolloutManager
-from rollout.process import free_port
 from rollout.prompts import PromptBuilder
 
-from conftest import build_tokenizer, problems
+from conftest import build_tokenizer, in_process_server, problems
 
 BUDGET = 30
 
@@ -29,13 +26,7 @@ async def _group_across_an_update(model_dir, continue_partial: bool, min_version
                                   announce_pause: bool = True, max_retries: int = 5):
     engine = EmbeddedEngine(str(model_dir), seconds_per_token=0.02)
     engine.eos_token_ids = frozenset()
-    server = EmbeddedServer(engine)
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
+    async with in_process_server(engine) as url:
         async with SGLangClient(url, max_retries=0) as client, aiohttp.ClientSession() as http:
             cfg = RolloutConfig(engine="embedded", group_size=2, max_new_tokens=BUDGET, dynamic_sampling=False,
                                 max_retries=max_retries)
@@ -50,8 +41,6 @@ async def _group_across_an_update(model_dir, continue_partial: bool, min_version
                 async with http.post(url + path, json=body) as resp:
                     assert resp.status == 200, await resp.text()
             return await group, manager
-    finally:
-        await runner.cleanup()
 
 
 def test_a_response_continues_from_its_prefix_and_records_each_tokens_version(tiny_model_dir):

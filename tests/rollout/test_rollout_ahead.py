@@ -7,7 +7,6 @@ import asyncio
 from types import SimpleNamespace
 
 import aiohttp
-from aiohttp import web
 
 from megatron_mc.config import RunConfig, TrainConfig
 from megatron_mc.data.sampler import ProblemSampler
@@ -17,12 +16,10 @@ from megatron_mc.driver.temperature import FixedTemperature
 from rollout.client import SGLangClient
 from rollout.config import RolloutConfig
 from rollout.embedded_engine import EmbeddedEngine
-from rollout.embedded_server import EmbeddedServer
 from rollout.manager import RolloutManager
-from rollout.process import free_port
 from rollout.prompts import PromptBuilder
 
-from conftest import build_tokenizer, problems
+from conftest import build_tokenizer, in_process_server, problems
 
 BATCH = 2  # problems per step
 
@@ -34,37 +31,35 @@ async def _until(condition, what: str, timeout_s: float = 30) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _scenario(model_dir, ahead: int):
-    server = EmbeddedServer(EmbeddedEngine(str(model_dir)))
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+def _producer(client: SGLangClient, ahead: int):
+    """A RolloutAhead over 7 problems, BATCH a step, and its problem stream."""
     pool = problems(7)
-    try:
-        async with SGLangClient(f"http://127.0.0.1:{port}", max_retries=0) as client:
-            rollout_cfg = RolloutConfig(engine="embedded", group_size=2, max_new_tokens=4, dynamic_sampling=False)
-            manager = RolloutManager(rollout_cfg, client, PromptBuilder(build_tokenizer(), "", ""))
-            session = SimpleNamespace(cfg=RunConfig(train=TrainConfig(train_batch_size=BATCH, mini_batch_size=1)),
-                                      manager=manager)
-            stream = ProblemStream(pool, ProblemSampler(len(pool), seed=3))
-            ahead_of = RolloutAhead(session, stream, FixedTemperature(1.0), ahead, last_step=5)
-            ahead_of.start(1)
-            first = await ahead_of.take(1)
-            position = lambda: stream.sampler.state_dict()["position"]  # noqa: E731
-            await _until(lambda: position() == (1 + ahead) * BATCH, f"batch {1 + ahead} drawn ahead")
-            await asyncio.sleep(0.5)  # time enough to run further, were it allowed to
-            drawn_before_rewind = position()
-            assert await ahead_of.rewind() == (2 if ahead else None)
-            assert stream.sampler.state_dict()["position"] == BATCH  # only batch 1's problems stay drawn
-            async with aiohttp.ClientSession() as http:  # the trainer's step 1 reached the engine
-                await http.post(f"http://127.0.0.1:{port}/update_weight_version", json={"new_version": "1"})
-            ahead_of.start(2)
-            second = await ahead_of.take(2)
-            await ahead_of.stop()
-            return first, second, drawn_before_rewind, manager
-    finally:
-        await runner.cleanup()
+    cfg = RolloutConfig(engine="embedded", group_size=2, max_new_tokens=4, dynamic_sampling=False)
+    manager = RolloutManager(cfg, client, PromptBuilder(build_tokenizer(), "", ""))
+    session = SimpleNamespace(cfg=RunConfig(train=TrainConfig(train_batch_size=BATCH, mini_batch_size=1)),
+                              manager=manager)
+    stream = ProblemStream(pool, ProblemSampler(len(pool), seed=3))
+    return RolloutAhead(session, stream, FixedTemperature(1.0), ahead, last_step=5), stream
+
+
+async def _scenario(model_dir, ahead: int):
+    async with in_process_server(EmbeddedEngine(str(model_dir))) as url, \
+            SGLangClient(url, max_retries=0) as client:
+        ahead_of, stream = _producer(client, ahead)
+        ahead_of.start(1)
+        first = await ahead_of.take(1)
+        position = lambda: stream.sampler.state_dict()["position"]  # noqa: E731
+        await _until(lambda: position() == (1 + ahead) * BATCH, f"batch {1 + ahead} drawn ahead")
+        await asyncio.sleep(0.5)  # time enough to run further, were it allowed to
+        drawn_before_rewind = position()
+        assert await ahead_of.rewind() == (2 if ahead else None)
+        assert position() == BATCH  # only batch 1's problems stay drawn
+        async with aiohttp.ClientSession() as http:  # the trainer's step 1 reached the engine
+            await http.post(f"{url}/update_weight_version", json={"new_version": "1"})
+        ahead_of.start(2)
+        second = await ahead_of.take(2)
+        await ahead_of.stop()
+        return first, second, drawn_before_rewind
 
 
 def _expected_ids(count: int) -> list[str]:
@@ -73,7 +68,7 @@ def _expected_ids(count: int) -> list[str]:
 
 
 def test_one_batch_ahead_and_a_rewind_replays_the_same_problems(tiny_model_dir):
-    first, second, drawn, manager = asyncio.run(_scenario(tiny_model_dir, ahead=1))
+    first, second, drawn = asyncio.run(_scenario(tiny_model_dir, ahead=1))
     expected = _expected_ids(2 * BATCH)
     assert drawn == 2 * BATCH  # batch 2 was drawn while the trainer held batch 1
     assert sorted(first.problem_ids) == sorted(expected[:BATCH]) and first.min_version == -1
@@ -83,28 +78,19 @@ def test_one_batch_ahead_and_a_rewind_replays_the_same_problems(tiny_model_dir):
 
 
 def test_synchronous_production_waits_for_the_trainer(tiny_model_dir):
-    first, second, drawn, _ = asyncio.run(_scenario(tiny_model_dir, ahead=0))
+    first, second, drawn = asyncio.run(_scenario(tiny_model_dir, ahead=0))
     assert drawn == BATCH  # nothing drawn for batch 2 before the trainer asked for it
     assert first.min_version == 0 and second.min_version == 1
 
 
 async def _rewind_after_the_engine_went_away(model_dir):
-    server = EmbeddedServer(EmbeddedEngine(str(model_dir)))
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    pool = problems(7)
-    async with SGLangClient(f"http://127.0.0.1:{port}", max_retries=0) as client:
-        cfg = RolloutConfig(engine="embedded", group_size=2, max_new_tokens=4, dynamic_sampling=False)
-        manager = RolloutManager(cfg, client, PromptBuilder(build_tokenizer(), "", ""))
-        session = SimpleNamespace(cfg=RunConfig(train=TrainConfig(train_batch_size=BATCH, mini_batch_size=1)),
-                                  manager=manager)
-        ahead_of = RolloutAhead(session, ProblemStream(pool, ProblemSampler(len(pool), seed=3)),
-                                FixedTemperature(1.0), 1, last_step=5)
+    server = in_process_server(EmbeddedEngine(str(model_dir)))
+    url = await server.__aenter__()
+    async with SGLangClient(url, max_retries=0) as client:
+        ahead_of, _ = _producer(client, ahead=1)
         ahead_of.start(1)
         await ahead_of.take(1)
-        await runner.cleanup()  # the engine goes away while batch 2 is produced ahead
+        await server.__aexit__(None, None, None)  # the engine goes away while batch 2 is produced ahead
         await asyncio.sleep(1.0)
         try:
             await ahead_of.rewind()
