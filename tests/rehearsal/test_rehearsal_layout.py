@@ -9,7 +9,9 @@ from megatron_mc.config import load_config
 from megatron_mc.rehearsal.layout import model_family, rehearsal_config, rehearsal_world_size, tiny_model_overrides
 
 REPO = Path(__file__).resolve().parents[2]
-GPU_CONFIGS = sorted(p for p in (REPO / "examples" / "configs").glob("*.yaml") if p.stem != "tiny_cpu")
+# the GPU configs: those whose engines are SGLang (the CPU configs run the embedded engine)
+GPU_CONFIGS = sorted(p for p in (REPO / "examples" / "configs").glob("*.yaml")
+                     if load_config(p).rollout.engine == "sglang")
 
 EXPECTED = {  # config -> (family, train ranks in the rehearsal, simulated nodes)
     "qwen3_4b_microcoder_grpo": ("qwen3", 8, 1),
