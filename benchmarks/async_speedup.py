@@ -69,7 +69,7 @@ def timing(run_dir: Path) -> dict[str, float]:
 def speed(out: Path, steps: int, seconds_per_token: float) -> dict:
     sets = [f"train.max_steps={steps}", "rollout.dynamic_sampling=false", "rollout.max_new_tokens=160",
             "rollout.temperature=1.2", f"rollout.embedded_seconds_per_token={seconds_per_token}", "eval.interval=0",
-            "eval.n_samples=1", "checkpoint.interval=0"]
+            "eval.n_samples=1", "eval.k=[1]", "checkpoint.interval=0"]
     figures = {mode: timing(run(out / mode, sets + extra)) for mode, extra in MODES.items()}
     sync, overlapped = figures["sync"], figures["async_one_step"]
     generation, training = sync["generation_s"], sync["step_s"] - sync["generation_s"]
