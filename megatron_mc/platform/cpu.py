@@ -170,6 +170,19 @@ def _patch_torch_cuda() -> None:
     )
 
 
+def _import_megatron_without_compiling() -> None:
+    """Import Megatron-Core with `torch.compile` standing in as the identity. Megatron decorates its fused
+    kernels with torch.compile at import (megatron/core/jit.py), which imports Dynamo and Inductor: about
+    1.3 s of every rank's start here. Those kernels are off on CPU (models/fusions.py), so the decorated
+    functions stay plain eager functions and nothing else changes."""
+    compile_ = torch.compile
+    torch.compile = lambda model=None, **kwargs: model if model is not None else (lambda fn: fn)
+    try:
+        import megatron.core  # noqa: F401
+    finally:
+        torch.compile = compile_
+
+
 def _patch_megatron_rng() -> None:
     from megatron.core.tensor_parallel import random as mc_random
 
@@ -188,6 +201,7 @@ def install() -> None:
         return
     _patch_torch_cuda()
     dist.reduce_scatter_tensor = _reduce_scatter_by_all_reduce(dist.reduce_scatter_tensor)
+    _import_megatron_without_compiling()
     _patch_megatron_rng()
     _CudaOnCpu().__enter__()
     _installed = True
