@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 from pathlib import Path
 
 import torch
@@ -21,6 +22,17 @@ def _sharded_state_dict(model_chunks: list[torch.nn.Module]) -> dict:
     return {f"model{i}": unwrap(c).sharded_state_dict() for i, c in enumerate(model_chunks)}
 
 
+def write_results_in_this_process() -> None:
+    """Megatron's checkpoint writer returns each save's write results through a queue it creates on a rank's
+    first save as a multiprocessing Manager: a spawned Python process per rank, which costs seconds of the
+    first checkpoint and stays alive with the rank. It is needed only when the writing runs in another
+    process (async_sharded_save); our saves run synchronously in the rank, so a queue of this process does."""
+    from megatron.core.dist_checkpointing.strategies import filesystem_async
+
+    if getattr(filesystem_async, "_results_queue", False) is None:
+        filesystem_async._results_queue = queue.Queue()
+
+
 def save_dist_checkpoint(model_chunks: list[torch.nn.Module], ckpt_dir: str, hf_config: dict) -> None:
     """Collective. `ckpt_dir` must be new or empty."""
     from megatron.core import dist_checkpointing
@@ -31,6 +43,7 @@ def save_dist_checkpoint(model_chunks: list[torch.nn.Module], ckpt_dir: str, hf_
     path.mkdir(parents=True, exist_ok=True)
     if dist.is_initialized():
         dist.barrier()
+    write_results_in_this_process()
     dist_checkpointing.save(_sharded_state_dict(model_chunks), str(path))
     if not dist.is_initialized() or dist.get_rank() == 0:
         tmp = path / (HF_CONFIG + ".tmp")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from megatron_mc.checkpoint.dist import HF_CONFIG
+from megatron_mc.checkpoint.dist import HF_CONFIG, write_results_in_this_process
 from megatron_mc.models.build import unwrap
 from megatron_mc.run_state import MODEL_SUBDIR
 
@@ -159,6 +159,7 @@ def save_training_checkpoint(step_dir: str, chunks, optimizer, scheduler, hf_con
     dist.barrier()
     metadata = {"distrib_optim_sharding_type": OPTIMIZER_FORMATS[optimizer_resharding],
                 "world_size": dist.get_world_size()}
+    write_results_in_this_process()
     dist_checkpointing.save(_full_state(chunks, optimizer, scheduler, loading=False, metadata=metadata), str(path),
                             content_metadata=metadata)
     if dist.get_rank() == 0:

@@ -7,6 +7,7 @@ state, so it never runs inside the pytest process). Each rank writes what it mea
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -221,6 +222,7 @@ def scenario_parallel(out: Path) -> dict:
     for family, saved_under in (("qwen3", dict(tp=2)), ("qwen3_moe", dict(ep=2))):
         ckpt = out / f"ckpt-{family}"
         run("ckpt_save", saved_under, family, after=lambda c, a, ckpt=ckpt: save_dist_checkpoint(c, str(ckpt), a.hf))
+        result[f"ckpt/{family}/processes_left_by_save/r{rank}"] = [p.name for p in multiprocessing.active_children()]
         for name, layout in (("tp1", {}), ("pp2", dict(pp=2)), ("tp2_sp", dict(tp=2, sequence_parallel=True))):
             par = ParallelConfig(**layout)
             state.initialize(par)

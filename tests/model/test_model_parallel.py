@@ -44,6 +44,14 @@ def test_dist_checkpoint_reshards_with_the_same_loss(measured, family, layout):
     assert abs(loss - measured[f"ckpt/{family}/{layout}/random_loss"]) > 1e-3
 
 
+def test_a_checkpoint_save_leaves_no_process_behind(measured):
+    # Megatron's writer would otherwise start a multiprocessing Manager per rank on its first save (seconds
+    # of every first checkpoint) that lives as long as the rank
+    for family in ("qwen3", "qwen3_moe"):
+        for rank in (0, 1):
+            assert measured[f"ckpt/{family}/processes_left_by_save/r{rank}"] == []
+
+
 @pytest.mark.parametrize("layout", ["dp2", "dp2_distopt"])
 def test_data_parallel_replicas_stay_identical_and_learn(measured, layout):
     assert measured[f"{layout}/dp"] == 2
