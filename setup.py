@@ -4,7 +4,12 @@ torch is deliberately not pinned here: on a CPU machine the Makefile installs th
 (torch==2.13.0) before this package, and a cluster node brings its own CUDA build. An unpinned torch
 requirement resolved on a machine without torch would download several GB of CUDA wheels.
 """
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
+
+# The judge's C fast path for a test child (judge/_fastchild.c). Optional: without a C compiler the
+# install still succeeds and the judge runs its Python path (judge/executor.py), a little slower.
+FASTCHILD = Extension("judge._fastchild", ["judge/_fastchild.c"], optional=True,
+                      extra_compile_args=["-O2", "-std=gnu11"])
 
 CORE = [
     "torch>=2.4",
@@ -61,6 +66,7 @@ setup(
     packages=find_packages(include=["judge*", "rollout*", "megatron_mc*"]),
     package_data={"judge": ["samples/*.json", "samples/*/*", "samples/*/*/*", "samples/*/*/*/*"],
                   "megatron_mc.data.pipeline": ["corpus/*.jsonl"]},
+    ext_modules=[FASTCHILD],
     install_requires=CORE + CPU_STACK,
     extras_require={"test": TEST, "gpu": GPU},
     entry_points={

@@ -12,12 +12,19 @@ goes wrong before READY is a sandbox error (SE), anything after it is the submis
 Function-call results travel on the control pipe too, as JSON written by the child (numpy values, Decimal,
 Fraction and sets turned into plain numbers and lists there): the judging process only ever parses JSON.
 A Python child ends the way the interpreter does (non-daemon threads, atexit, buffered writers flushed).
+
+Two implementations of the same steps: `FastChild` does the fork, the child's set-up up to GO (and, for a
+compiled submission, READY and the exec) and the parent's per-test bookkeeping in C (judge/_fastchild.c,
+built by setup.py when a compiler is there), so that no Python code runs between the fork and the
+submission's harness; `Child` does them in Python, for any `child_main`, and is what the zygote uses
+when the extension is missing (or MC_JUDGE_FASTCHILD=0). Both give the same Outcome.
 """
 from __future__ import annotations
 
 import atexit
 import builtins
 import ctypes
+import errno
 import fcntl
 import gc
 import io
@@ -40,6 +47,11 @@ from typing import Callable, NoReturn, Sequence
 
 from judge import sandbox
 from judge.sandbox import Limits, SeccompProgram
+
+try:
+    from judge import _fastchild
+except ImportError:  # built by setup.py when a C compiler is there (optional): the Python path then
+    _fastchild = None
 
 READY = b"R"
 GO = b"G"
@@ -157,6 +169,85 @@ class Child:
     def _cleanup(self) -> None:
         if self.workdir is not None:
             _remove_workdir(self.workdir)
+
+
+class FastChild:
+    """A Child whose fork, set-up and bookkeeping run in C (judge/_fastchild.c): the same steps in the same
+    order (executor._child, enter_sandbox, _collect, _reap), for a program whose sandbox is described by
+    its `fast_spec`. Only in a single-threaded process (the zygote): the C fork skips CPython's at-fork
+    machinery. The zygote's test loop runs in C too (_fastchild.serve); this class serves the rest (the
+    first child after a load, interactive tests) with the same functions."""
+
+    def __init__(self, handle: tuple, workdir_root: bytes | None) -> None:
+        self.handle = handle  # (pid, in_w, out_r, err_r, ctl_r, go_w), as _fastchild returns it
+        self.pid = handle[0]
+        self.workdir_root = workdir_root
+
+    @classmethod
+    def spawn(cls, program: "PythonProgram | NativeProgram", spec: tuple, zygote_pid: int,
+              workdir_root: bytes | None, stdio: Sequence[int] | None = None) -> "FastChild":
+        handle = _fastchild.spawn(None if stdio is None else tuple(stdio), workdir_root, zygote_pid, *spec)
+        if handle is None:
+            python_child(program)  # the child, in its sandbox, GO received; never returns
+        return cls(handle, workdir_root)
+
+    def start(self, stdin_data: bytes) -> None:
+        self.started = time.monotonic()
+        written = _fastchild.start(self.handle, stdin_data)
+        self.pending = stdin_data[written:]
+        # start closed the input when everything fit, and the go pipe
+        pid, in_w, out_r, err_r, ctl_r, _ = self.handle
+        self.handle = (pid, -1 if written == len(stdin_data) else in_w, out_r, err_r, ctl_r, -1)
+
+    def finish(self, wall_limit_s: float, output_limit: int) -> Outcome:
+        stdout, stderr, control, timed_out, exceeded, status, cpu, end = _fastchild.finish(
+            self.handle, self.started + wall_limit_s, self.pending, output_limit, _STDERR_KEEP, self.workdir_root)
+        return Outcome(
+            ready=control.startswith(READY),
+            timed_out=bool(timed_out),
+            output_exceeded=bool(exceeded),
+            exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            stdout=stdout,
+            stderr=stderr,
+            payload=control[len(READY):],
+            wall_s=end - self.started,
+            cpu_s=cpu,
+        )
+
+    def discard(self) -> None:
+        _kill_group(self.pid)
+        for fd in self.handle[1:]:
+            if fd >= 0:
+                os.close(fd)
+        _reap(self.pid)
+        if self.workdir_root is not None:
+            _remove_workdir(os.path.join(os.fsdecode(self.workdir_root), str(self.pid)))
+
+
+def fast_path_available() -> bool:
+    """Whether FastChild can be used here: the extension is built, it is not turned off
+    (MC_JUDGE_FASTCHILD=0), and this process has a single thread (a C fork skips CPython's at-fork
+    machinery, which only other threads would need)."""
+    if _fastchild is None or os.environ.get("MC_JUDGE_FASTCHILD", "1") == "0":
+        return False
+    with open("/proc/self/status") as f:
+        return any(line.split() == ["Threads:", "1"] for line in f)
+
+
+def python_child(program: "PythonProgram") -> NoReturn:
+    """The rest of enter_sandbox for a Python submission in a FastChild: its input if it needs it, READY,
+    the harness."""
+    try:
+        program.prepare()
+        os.write(_CONTROL_FD, READY)
+        program.start()
+    except BaseException as e:  # noqa: BLE001 - before READY a judge failure (SE); start() never returns
+        try:
+            os.write(2, f"judge: sandbox setup failed: {e!r}\n".encode())
+        finally:
+            os._exit(EXIT_SETUP)
+    os._exit(EXIT_SETUP)
 
 
 def run_in_child(child_main: Callable[[int], NoReturn], stdin_data: bytes, wall_limit_s: float,
@@ -342,6 +433,11 @@ class PythonProgram:
         # The interpreter and preloaded modules are already mapped; the limit is for the submission.
         return self._baseline + (limits.memory_limit_mb << 20)
 
+    def fast_spec(self, limits: Limits) -> tuple:
+        """The sandbox as judge/_fastchild.c's spawn takes it (after stdio, folder and zygote pid)."""
+        return (sandbox.rlimit_values(limits, self.address_space(limits)), sandbox.sandbox_uid(),
+                *self.seccomp.template(), None)
+
     def prepare(self) -> None:
         if self.kind == "function":
             text = _read_all(0).decode()
@@ -377,6 +473,13 @@ class NativeProgram:
     def address_space(self, limits: Limits) -> int:
         return (limits.memory_limit_mb << 20) + _NATIVE_RUNTIME_BYTES
 
+    def fast_spec(self, limits: Limits) -> tuple:
+        """As PythonProgram.fast_spec, with the addresses of execve's arguments (the filter's allowed path
+        is this very buffer's address)."""
+        exec_args = (ctypes.addressof(self.path), ctypes.addressof(self._argv), ctypes.addressof(self._envp))
+        return (sandbox.rlimit_values(limits, self.address_space(limits)), sandbox.sandbox_uid(),
+                *self.seccomp.template(), exec_args)
+
     def prepare(self) -> None:
         os.set_inheritable(_CONTROL_FD, False)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; a C++ program expects the default
@@ -411,6 +514,11 @@ _STDIO = (
     _text_stream(1, "wb", "surrogateescape", "<stdout>"),
     _text_stream(2, "wb", "backslashreplace", "<stderr>"),
 )
+
+
+# The interpreter's own streams, kept alive here: a child's first _fresh_stdio replaces them, and were
+# they freed then, their finalizers (flush, close) would run in every child, about 70 page faults.
+_ORIGINAL_STDIO = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
 
 
 def _fresh_stdio() -> None:

@@ -77,17 +77,31 @@ class Limits:
 
 
 def apply_rlimits(limits: Limits, address_space_bytes: int) -> None:
+    for which, soft, hard in rlimit_values(limits, address_space_bytes):
+        resource.setrlimit(which, (soft, hard))
+
+
+def rlimit_values(limits: Limits, address_space_bytes: int) -> tuple[tuple[int, int, int], ...]:
+    """(resource, soft, hard) in the order they are set; computed once per submission for the C path
+    (judge/_fastchild.c), which sets them itself."""
     # Whole seconds only: a program under the limit here but over time_limit_s is still TLE (measured).
     cpu = max(1, math.ceil(limits.time_limit_s))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
     # Deep recursion needs a big main stack, but glibc also sizes every thread's stack by this limit, and
     # a thread stack of the whole memory limit could never be mapped under RLIMIT_AS.
     stack = min(limits.memory_limit_mb << 18, _MAX_STACK_BYTES, _hard_limit(resource.RLIMIT_STACK))
-    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return (
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
+        (resource.RLIMIT_AS, address_space_bytes, address_space_bytes),
+        (resource.RLIMIT_STACK, stack, stack),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+        (resource.RLIMIT_CORE, 0, 0),
+    )
+
+
+def sandbox_uid() -> int:
+    """The user a test child becomes: nobody when the judge runs as root, else -1 (keeps its own)."""
+    return NOBODY if os.geteuid() == 0 else -1
 
 
 def _hard_limit(which: int) -> int:
@@ -139,6 +153,11 @@ class SeccompProgram:
         instructions = (ctypes.c_ubyte * len(self._program)).from_buffer(self._program)
         self._fprog = _SockFprog(len(self._program) // 8, ctypes.addressof(instructions))
         self._instructions = instructions  # keeps the buffer the fprog points at alive
+
+    def template(self) -> tuple[bytes, tuple[int, ...]]:
+        """The program (exec address written in) and where the pid goes, for the C path, which writes
+        the pid into its own copy."""
+        return bytes(self._program), self._pid_offsets
 
     def load(self) -> None:
         """Install in the calling process (a child, after fork). Irreversible."""

@@ -6,16 +6,21 @@ The zygote never sees expected outputs: it receives a submission, then test inpu
 returns what each child did. When run as root it lives in its own mount namespace where problem files
 and user files are hidden (judge/sandbox.py).
 
-Protocol: frames of a 4-byte big-endian length and a pickle, both ways (the zygote is our own code).
+Protocol: frames of a 4-byte big-endian length and a body, both ways (the zygote is our own code). A
+body is a pickle, except for a test's request and reply, which are plain bytes so that the zygote can run
+tests without Python code (judge/_fastchild.c's serve):
   ("load", language, kind, fn_name, code, limits) -> ("loaded", "ok" | "CE" | "SE", message)
-  ("run", input_bytes, more_tests_follow)         -> ("ran", Outcome)
+  b"T" + b"1" | b"0" (more tests follow) + input   -> b"T" + _REPLY fields + stdout + stderr + payload
   ("unload",)                                     -> ("unloaded",)
-  ("run_interactive",)                            -> ("ran", Outcome)   (judge/interactive.py)
+  ("run_interactive",)                            -> ("ran", Outcome fields)   (judge/interactive.py)
 An interactive test's two pipe ends (the child's stdin and stdout, connected to the interactor in the
 judging process) travel just before its message over a Unix socket pair made at start (fd passing); its
 child is forked on demand.
 The zygote keeps one child ahead: forked after a load is answered, and during each test that says more
 tests follow, so that the next child sets itself up (fork, limits, filter) while this test runs.
+With the C extension built (judge/_fastchild.c) the children are FastChild and a loaded submission's
+tests are run by _fastchild.serve, which returns here for any other request; without it (or with
+MC_JUDGE_FASTCHILD=0) Child and the Python loop do the same.
 """
 from __future__ import annotations
 
@@ -36,10 +41,15 @@ from typing import Any, Sequence
 import judge
 from judge import compile as cpp
 from judge import sandbox
-from judge.executor import Child, NativeProgram, Outcome, PythonProgram, enter_sandbox
+from judge.executor import (_STDERR_KEEP, Child, FastChild, NativeProgram, Outcome, PythonProgram, _fastchild,
+                            enter_sandbox, fast_path_available, python_child)
 from judge.sandbox import SeccompProgram, give_to_sandbox_user
 
 _HEADER = struct.Struct(">I")
+_TEST = b"T"  # the first byte of a test's request and reply bodies
+# After _TEST: ready, timed out, output exceeded, exit code, signal (-1: none), wall s, CPU s, then the
+# lengths of stdout, stderr and the payload that follow (judge/_fastchild.c's ReplyHeader).
+_REPLY = struct.Struct(">BBBiiddQQQ")
 _START_TIMEOUT_S = 120.0
 _REPLY_MARGIN_S = 30.0
 _COMPILE_TIMEOUT_S = 120.0
@@ -84,7 +94,14 @@ class Zygote:
         return reply[1], reply[2]
 
     def run(self, stdin_data: bytes, wall_limit_s: float, more_tests_follow: bool = False):
-        return Outcome(*self._call(("run", stdin_data, more_tests_follow), wall_limit_s + _REPLY_MARGIN_S)[1])
+        try:
+            _write_body(self._to, _TEST + (b"1" if more_tests_follow else b"0"), stdin_data)
+        except OSError as e:
+            raise ZygoteError(f"zygote {self._proc.pid} is gone ({e})") from None
+        body = self._receive_body(wall_limit_s + _REPLY_MARGIN_S)
+        if body[:1] != _TEST:
+            raise ZygoteError(f"zygote {self._proc.pid} answered a test with {body[:20]!r}")
+        return decode_outcome(body)
 
     def run_interactive(self, stdin_fd: int, stdout_fd: int, wall_limit_s: float):
         """Run one test whose child reads `stdin_fd` and writes `stdout_fd`; both are sent to the zygote and
@@ -123,9 +140,12 @@ class Zygote:
         return self._receive(timeout)
 
     def _receive(self, timeout: float):
+        return pickle.loads(self._receive_body(timeout))
+
+    def _receive_body(self, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         header = self._read_exactly(_HEADER.size, deadline)
-        return pickle.loads(self._read_exactly(_HEADER.unpack(header)[0], deadline))
+        return self._read_exactly(_HEADER.unpack(header)[0], deadline)
 
     def _read_exactly(self, size: int, deadline: float) -> bytes:
         chunks, missing = [], size
@@ -150,17 +170,47 @@ def _subprocess():
 
 
 def _write_frame(fd: int, message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_HEADER.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view):]
+    _write_body(fd, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _read_frame(fd: int) -> Any:
+def _write_body(fd: int, *parts: bytes) -> None:
+    """One frame whose body is `parts` joined (written as they are: a test's input is not copied)."""
+    buffers = [memoryview(_HEADER.pack(sum(map(len, parts)))), *map(memoryview, parts)]
+    while buffers:
+        written = os.writev(fd, buffers)
+        while buffers and written >= len(buffers[0]):
+            written -= len(buffers.pop(0))
+        if buffers:
+            buffers[0] = buffers[0][written:]
+
+
+def _read_body(fd: int) -> bytes | None:
     header = _read_exactly_blocking(fd, _HEADER.size)
     if header is None:
         return None
-    return pickle.loads(_read_exactly_blocking(fd, _HEADER.unpack(header)[0]))
+    return _read_exactly_blocking(fd, _HEADER.unpack(header)[0])
+
+
+def encode_outcome(outcome: Outcome) -> bytes:
+    """A test's reply body, as judge/_fastchild.c writes it."""
+    none = lambda value: -1 if value is None else value  # noqa: E731
+    return b"".join((_TEST, _REPLY.pack(outcome.ready, outcome.timed_out, outcome.output_exceeded,
+                                        none(outcome.exit_code), none(outcome.signal), outcome.wall_s,
+                                        outcome.cpu_s, len(outcome.stdout), len(outcome.stderr),
+                                        len(outcome.payload)),
+                     outcome.stdout, outcome.stderr, outcome.payload))
+
+
+def decode_outcome(body: bytes) -> Outcome:
+    ready, timed_out, exceeded, exit_code, signal, wall, cpu, out_len, err_len, payload_len = \
+        _REPLY.unpack_from(body, len(_TEST))
+    start = len(_TEST) + _REPLY.size
+    if len(body) != start + out_len + err_len + payload_len:
+        raise ZygoteError(f"a test's reply of {len(body)} bytes does not match its lengths")
+    stdout = body[start:start + out_len]
+    stderr = body[start + out_len:start + out_len + err_len]
+    return Outcome(bool(ready), bool(timed_out), bool(exceeded), None if exit_code < 0 else exit_code,
+                   None if signal < 0 else signal, stdout, stderr, body[start + out_len + err_len:], wall, cpu)
 
 
 def _read_exactly_blocking(fd: int, size: int) -> bytes | None:
@@ -216,9 +266,15 @@ class _Server:
         self.baseline_address_space = _address_space_in_use()
         self.program = None
         self.limits = None
-        self.spare: Child | None = None
+        # The C path for each child (judge/_fastchild.c) when built and this process is single-threaded;
+        # else the Python path. `fast_spec`: the loaded submission's sandbox in the C path's terms.
+        self.fast = fast_path_available()
+        self.fast_spec: tuple | None = None
+        self.fast_root = os.fsencode(scratch_root)
+        self.spare: Child | FastChild | None = None
         self.submission_dir: str | None = None
         self.loads = 0
+        self.pid = os.getpid()
 
     def load(self, language, kind, fn_name, code, limits):
         self.unload()
@@ -230,6 +286,7 @@ class _Server:
                 return ("loaded", "CE", f"{type(e).__name__}: {e}"), None
             self.program = PythonProgram(code_object, kind, fn_name, self.python_filter,
                                          self.baseline_address_space)
+            self._describe_for_fast_path()
             return ("loaded", "ok", ""), self._fork_spare
         self.loads += 1
         self.submission_dir = os.path.join(self.scratch_root, f"s{self.loads}")
@@ -239,17 +296,35 @@ class _Server:
         if result.binary is None:
             return ("loaded", "SE" if result.judge_failed else "CE", result.message), None
         self.program = NativeProgram(result.binary)
+        self._describe_for_fast_path()
         return ("loaded", "ok", result.message), self._fork_spare
 
-    def run(self, stdin_data, more_tests_follow):
+    def run(self, body: bytes) -> bytes:
+        """A test's request body (see the protocol above) -> its reply body."""
         if self.program is None:
             raise RuntimeError("run before a successful load")
+        more_tests_follow, stdin_data = body[1:2] == b"1", body[2:]
         child = self.spare or self._fork_child()
         child.start(stdin_data)
         # Fork the next test's child while this one runs: its set-up then overlaps this test.
         self.spare = self._fork_child() if more_tests_follow else None
-        outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes)
-        return ("ran", outcome.to_wire()), None
+        return encode_outcome(child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes))
+
+    def next_request(self, requests: int, replies: int) -> bytes | None:
+        """The body of the next request that is not a test (None at the end of requests): with the C path
+        and a loaded submission, tests are run in C meanwhile."""
+        if self.fast_spec is None:
+            return _read_body(requests)
+        spare = self.spare.handle if self.spare is not None else None
+        self.spare = None  # serve owns it now
+        served = _fastchild.serve(requests, replies, spare, self.limits.wall_limit_s,
+                                  self.limits.output_limit_bytes, _STDERR_KEEP, self.fast_root, self.pid,
+                                  *self.fast_spec)
+        if served is None:
+            python_child(self.program)  # a test child, in its sandbox with GO received; never returns
+        body, spare = served
+        self.spare = FastChild(spare, self.fast_root) if spare is not None else None
+        return body
 
     def run_interactive(self):
         if self.program is None:
@@ -268,13 +343,20 @@ class _Server:
     def unload(self):
         self._discard_spare()
         self.program = None
+        self.fast_spec = None
         if self.submission_dir is not None:
             shutil.rmtree(self.submission_dir, ignore_errors=True)
             self.submission_dir = None
         return ("unloaded",), None
 
-    def _fork_child(self, stdio: Sequence[int] | None = None) -> Child:
+    def _describe_for_fast_path(self) -> None:
+        if self.fast:
+            self.fast_spec = self.program.fast_spec(self.limits)
+
+    def _fork_child(self, stdio: Sequence[int] | None = None) -> Child | FastChild:
         program, limits = self.program, self.limits
+        if self.fast_spec is not None:
+            return FastChild.spawn(program, self.fast_spec, self.pid, self.fast_root, stdio)
         return Child(lambda zygote_pid: enter_sandbox(program, limits, zygote_pid), self.scratch_root, stdio)
 
     def _fork_spare(self) -> None:
@@ -333,12 +415,16 @@ def serve(flavor: str, fd_socket: int) -> None:
     sandbox.filter_templates()  # compiled while libseccomp's Python binding is still in sight
     scratch_root, hidden = _private_scratch()
     server = _Server(scratch_root, hidden, socket.socket(fileno=fd_socket))
-    handlers = {"load": server.load, "run": server.run, "unload": server.unload,
-                "run_interactive": server.run_interactive}
+    handlers = {"load": server.load, "unload": server.unload, "run_interactive": server.run_interactive}
     gc.freeze()  # children then leave the zygote's objects alone: fewer copy-on-write page faults
-    _write_frame(replies, ("ready", {"pid": os.getpid(), "hidden": hidden, "scratch": scratch_root}))
+    _write_frame(replies, ("ready", {"pid": os.getpid(), "hidden": hidden, "scratch": scratch_root,
+                                     "fast_path": server.fast}))
     try:
-        while (message := _read_frame(requests)) is not None:
+        while (body := server.next_request(requests, replies)) is not None:
+            if body[:1] == _TEST:
+                _write_body(replies, server.run(body))
+                continue
+            message = pickle.loads(body)
             reply, after_reply = handlers[message[0]](*message[1:])
             _write_frame(replies, reply)
             if after_reply is not None:

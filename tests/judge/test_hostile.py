@@ -23,9 +23,18 @@ pytestmark = pytest.mark.hostile
 CORRECT = "a, b = map(int, input().split())\nprint(a + b)\n"
 
 
-@pytest.fixture(scope="module")
-def zygote():
-    z = Zygote()
+@pytest.fixture(scope="module", params=["C", "Python"])
+def zygote(request):
+    """A zygote on each path for its test children: C (judge/_fastchild.c) and Python (executor.Child)."""
+    saved = os.environ.get("MC_JUDGE_FASTCHILD")
+    os.environ["MC_JUDGE_FASTCHILD"] = "1" if request.param == "C" else "0"
+    try:
+        z = Zygote()
+    finally:
+        if saved is None:
+            del os.environ["MC_JUDGE_FASTCHILD"]
+        else:
+            os.environ["MC_JUDGE_FASTCHILD"] = saved
     yield z
     z.close()
 
