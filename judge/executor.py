@@ -404,6 +404,8 @@ def enter_sandbox(program: "PythonProgram | NativeProgram", limits: Limits, zygo
     program.start()
 
 
+_ARGV = ["solution.py"]  # a submission's sys.argv (PythonProgram.make_main)
+
 # LiveCodeBench runs solutions with `from typing import *` (and more) in scope; LeetCode code relies on it.
 _TYPING_NAMES = {name: getattr(typing, name) for name in typing.__all__ if hasattr(typing, name)}
 
@@ -419,15 +421,16 @@ class PythonProgram:
         self.seccomp = seccomp
         self._baseline = baseline_address_space
         self._args: list | None = None
-        # The zygote's objects so far are put out of the collector's sight (gc.freeze), so that the child's
-        # collection at exit visits only what the submission made: once per submission here, not per test.
-        gc.collect()
-        gc.freeze()
         # Built here in the zygote, once per submission: each child only runs the code in it.
         self.module = types.ModuleType("__main__")
         self.module.__dict__.update(_TYPING_NAMES)
         self.module.__dict__["__builtins__"] = builtins
         self.preset_names = len(self.module.__dict__)  # the submission's own globals come after these
+        # The zygote's objects so far (this module and its namespace included) are put out of the
+        # collector's sight (gc.freeze), so that the child's collection at exit visits only what the
+        # submission made, and writes no page of the zygote's: once per submission here, not per test.
+        gc.collect()
+        gc.freeze()
 
     def address_space(self, limits: Limits) -> int:
         # The interpreter and preloaded modules are already mapped; the limit is for the submission.
@@ -444,13 +447,24 @@ class PythonProgram:
             self._args = [json.loads(line) for line in text.split("\n") if line.strip()]
 
     def start(self) -> NoReturn:
-        sys.modules["__main__"] = self.module
-        sys.argv = ["solution.py"]
+        os._exit(self.run_as_main())
+
+    def run_as_main(self) -> int:
+        """The submission as __main__, then the interpreter's exit; returns the exit status."""
+        self.make_main()
         _fresh_stdio()
         atexit._clear()  # handlers a preloaded module registered in the zygote are not the submission's
         status = self._run()
         _interpreter_exit(self.module.__dict__, self.preset_names)
-        os._exit(status)
+        return status
+
+    def make_main(self) -> None:
+        """The submission's module as __main__, its argv. The zygote does it at load, so that a child
+        finds them in place and writes nothing (this page of sys.modules and sys's dict stay shared)."""
+        if sys.modules.get("__main__") is not self.module:
+            sys.modules["__main__"] = self.module
+        if sys.argv is not _ARGV:
+            sys.argv = _ARGV
 
     def _run(self) -> int:
         namespace = self.module.__dict__
@@ -519,6 +533,18 @@ _STDIO = (
 # The interpreter's own streams, kept alive here: a child's first _fresh_stdio replaces them, and were
 # they freed then, their finalizers (flush, close) would run in every child, about 70 page faults.
 _ORIGINAL_STDIO = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
+
+
+def install_stdio() -> None:
+    """For the zygote, once: the submissions' streams (_STDIO) become the process's own, so that a child
+    finds them in place and writes neither sys's dict nor six streams' reference counts (about 20 page
+    faults a test). The zygote then flushes them after anything it may print (flush_stdio): nothing it
+    wrote may wait in their buffers for a child to flush."""
+    _fresh_stdio()
+
+
+def flush_stdio() -> None:
+    _flush_stdio()
 
 
 def _fresh_stdio() -> None:
@@ -661,3 +687,58 @@ def _safe(action: Callable[[], object]) -> None:
         action()
     except BaseException:  # noqa: BLE001 - what fails at exit (a closed stream, a broken handler) changes nothing now
         pass
+
+
+# ---- warming the zygote's interpreter up ---------------------------------------------------------------
+
+# A program of the judge's own (never a submission), with the input handling and output of a typical
+# stdio solution.
+_WARM_UP_CODE = """\
+import sys
+n = int(input())
+values = list(map(int, input().split()))
+rest = sys.stdin.read().split()
+total = 0
+for value in values:
+    total += value
+print(n, total, max(values), min(values), len(rest))
+print(*sorted(values))
+print(" ".join(map(str, values)), end="\\n")
+sys.stdout.write(str(len(values)) + "\\n")
+"""
+_WARM_UP_INPUT = b"5\n3 1 4 1 5\n9 2 6\n"
+
+
+def warm_up_interpreter(rounds: int = 16) -> None:
+    """Run the Python harness on _WARM_UP_CODE `rounds` times in this process (the zygote, before it forks
+    test children), on streams of its own: the interpreter's type attribute cache, lazily filled static
+    state and the specialized bytecode of the harness then already hold what a child needs, so a child
+    reads those pages instead of writing, and so copying, them (about 40 page faults a test). Everything
+    the harness sets process-wide is put back, except the atexit handlers it clears (as every child
+    does): the zygote runs none at its exit."""
+    global _STDIO
+    saved_stdio = _STDIO
+    saved_sys = (sys.argv, sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__)
+    saved_main = sys.modules.get("__main__")
+    program = PythonProgram(compile(_WARM_UP_CODE, "warm_up.py", "exec", dont_inherit=True), "stdio", None,
+                            None, 0)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for _ in range(rounds):
+            read_end, write_end = os.pipe()
+            try:
+                os.write(write_end, _WARM_UP_INPUT)
+                os.close(write_end)
+                _STDIO = (_text_stream(read_end, "rb", "surrogateescape", "<stdin>"),
+                          _text_stream(null, "wb", "surrogateescape", "<stdout>"),
+                          _text_stream(null, "wb", "backslashreplace", "<stderr>"))
+                if program.run_as_main() != 0:
+                    raise RuntimeError("the judge's warm-up program failed")
+            finally:
+                os.close(read_end)
+    finally:
+        os.close(null)
+        _STDIO = saved_stdio
+        sys.argv, sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__ = saved_sys
+        if saved_main is not None:
+            sys.modules["__main__"] = saved_main

@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 import judge
 from judge import compile as cpp
-from judge import sandbox
+from judge import executor, sandbox
 from judge.executor import (_STDERR_KEEP, Child, FastChild, NativeProgram, Outcome, PythonProgram, _fastchild,
                             enter_sandbox, fast_path_available, python_child)
 from judge.sandbox import SeccompProgram, give_to_sandbox_user
@@ -71,6 +71,9 @@ class Zygote:
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, **_SINGLE_THREADED)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        # Every symbol bound at start: with lazy binding each test child would bind (write) the ones the
+        # zygote never called itself, again and again. serve() takes it out of the environment it passes on.
+        env["LD_BIND_NOW"] = "1"
         self._fd_socket, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with zygote_end:
             self._proc = _subprocess().Popen(
@@ -286,6 +289,7 @@ class _Server:
                 return ("loaded", "CE", f"{type(e).__name__}: {e}"), None
             self.program = PythonProgram(code_object, kind, fn_name, self.python_filter,
                                          self.baseline_address_space)
+            self.program.make_main()  # here once, rather than written by every child
             self._describe_for_fast_path()
             return ("loaded", "ok", ""), self._fork_spare
         self.loads += 1
@@ -400,6 +404,7 @@ def _private_scratch() -> tuple[str, list[str]]:
 
 
 def serve(flavor: str, fd_socket: int) -> None:
+    os.environ.pop("LD_BIND_NOW", None)  # for this process only (Zygote.__init__), not for compilers
     for name in FLAVORS[flavor]:
         importlib.import_module(name)
     requests, replies = os.dup(0), os.dup(1)
@@ -416,6 +421,8 @@ def serve(flavor: str, fd_socket: int) -> None:
     scratch_root, hidden = _private_scratch()
     server = _Server(scratch_root, hidden, socket.socket(fileno=fd_socket))
     handlers = {"load": server.load, "unload": server.unload, "run_interactive": server.run_interactive}
+    executor.warm_up_interpreter()
+    executor.install_stdio()
     gc.freeze()  # children then leave the zygote's objects alone: fewer copy-on-write page faults
     _write_frame(replies, ("ready", {"pid": os.getpid(), "hidden": hidden, "scratch": scratch_root,
                                      "fast_path": server.fast}))
@@ -426,6 +433,7 @@ def serve(flavor: str, fd_socket: int) -> None:
                 continue
             message = pickle.loads(body)
             reply, after_reply = handlers[message[0]](*message[1:])
+            executor.flush_stdio()  # what the zygote printed (a compiler warning) goes out now, not in a child
             _write_frame(replies, reply)
             if after_reply is not None:
                 after_reply()

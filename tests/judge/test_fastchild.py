@@ -156,3 +156,31 @@ def test_a_pool_on_the_python_path_judges_a_batch_like_the_c_path(monkeypatch):
     with JudgePool(workers=2) as python:
         assert [r.verdict for r in python.judge_many([(problem, c, "python") for c in codes])] == expected
     assert expected == [Verdict.AC, Verdict.WA, Verdict.RE]
+
+
+def test_what_the_zygote_prints_never_waits_in_a_childs_streams():
+    # The zygote installs the submissions' std streams as its own (executor.install_stdio) and flushes them
+    # after each request it handles; a child forked afterwards must find them empty.
+    check = """
+import os, sys
+from judge import executor
+executor.install_stdio()
+print("zygote noise", file=sys.stderr)
+print("zygote noise")
+executor.flush_stdio()
+read_end, write_end = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    executor.flush_stdio()
+    os._exit(0)
+os.close(write_end)
+os.waitpid(pid, 0)
+print("child wrote", repr(os.read(read_end, 100)), file=sys.stderr)
+"""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=repo, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("zygote noise") == 1 and "child wrote b''" in done.stderr, done.stderr
+    assert done.stdout == "zygote noise\n"
