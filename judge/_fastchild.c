@@ -42,6 +42,7 @@ Any failure in the child before READY exits with EXIT_SETUP after a line on stde
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -126,9 +127,30 @@ static void move_fds_into_place(const int *fds) {
     }
 }
 
+/* root + "/" + pid into path (size bytes); -1 when it does not fit. By hand, not snprintf: in a child,
+   printf's code and data are pages it would otherwise not touch. */
+static int pid_path(char *path, size_t size, const char *root, pid_t pid) {
+    char digits[16];
+    int n = 0;
+    unsigned long value = (unsigned long)pid;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    size_t root_len = strlen(root);
+    if (root_len + 1 + (size_t)n + 1 > size)
+        return -1;
+    memcpy(path, root, root_len);
+    path[root_len] = '/';
+    for (int i = 0; i < n; i++)
+        path[root_len + 1 + i] = digits[n - 1 - i];
+    path[root_len + 1 + n] = 0;
+    return 0;
+}
+
 static void enter_workdir(const ChildSpec *spec) {
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%d", spec->workdir_root, (int)getpid()) >= (int)sizeof path) {
+    if (pid_path(path, sizeof path, spec->workdir_root, getpid()) != 0) {
         errno = ENAMETOOLONG;
         setup_failed("working folder");
     }
@@ -307,15 +329,16 @@ typedef struct {
     size_t len, cap;
 } Buffer;
 
-/* The output buffers are reused from test to test: the same pages, so no new page faults each time. A
-buffer grown past KEEP_BYTES is freed after its test (release_large): every child forked later would
-otherwise have it in its address space, counted against its memory limit. */
+/* The zygote's buffers (outputs, requests) are mapped apart and left out of every fork (MADV_DONTFORK):
+children never share their pages, so the zygote's writes into them copy nothing, and they are not in a
+child's address space, counted against its memory limit. Reused from test to test; one grown past
+KEEP_BYTES is unmapped after its test (release_large). */
 static Buffer outputs[3];
 #define KEEP_BYTES (4 * CHUNK)  /* the first size a buffer gets */
 
 static void release_large(Buffer *b) {
     if (b->cap > KEEP_BYTES) {
-        free(b->data);
+        munmap(b->data, b->cap);
         b->data = NULL, b->len = b->cap = 0;
     }
 }
@@ -323,12 +346,17 @@ static void release_large(Buffer *b) {
 static int buffer_reserve(Buffer *b, size_t room) {
     if (b->cap - b->len >= room)
         return 0;
-    size_t cap = b->cap ? b->cap : 4 * CHUNK;
+    size_t cap = b->cap ? b->cap : KEEP_BYTES;
     while (cap - b->len < room)
         cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (data == NULL)
+    void *data = b->data == NULL ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                                 : mremap(b->data, b->cap, cap, MREMAP_MAYMOVE);
+    if (data == MAP_FAILED)
         return -1;
+    if (b->data == NULL && madvise(data, cap, MADV_DONTFORK) != 0) {
+        munmap(data, cap);
+        return -1;
+    }
     b->data = data, b->cap = cap;
     return 0;
 }
@@ -358,7 +386,8 @@ static void remove_workdir(const char *root, pid_t pid) {
     if (root == NULL)
         return;
     char path[4096];
-    snprintf(path, sizeof path, "%s/%d", root, (int)pid);
+    if (pid_path(path, sizeof path, root, pid) != 0)
+        return;
     if (rmdir(path) != 0 && errno != ENOENT)
         nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -833,9 +862,9 @@ static PyObject *fastchild_serve(PyObject *self, PyObject *args) {
             break;
         }
     }
-    PyBuffer_Release(&parsed.filter);
     if (child_returned)
-        Py_RETURN_NONE;
+        Py_RETURN_NONE;  /* the filter's buffer stays held: the child exits, and its page stays shared */
+    PyBuffer_Release(&parsed.filter);
     release_large(&request);
     if (failed) {
         Py_XDECREF(frame);
