@@ -434,6 +434,7 @@ def serve(flavor: str, fd_socket: int) -> None:
     executor.warm_up_interpreter()
     executor.install_stdio()
     gc.freeze()  # children then leave the zygote's objects alone: fewer copy-on-write page faults
+    sandbox._libc.malloc_trim(0)  # free memory handed back: ~1 MB fewer pages for every fork to copy
     _write_frame(replies, ("ready", {"pid": os.getpid(), "hidden": hidden, "scratch": scratch_root,
                                      "fast_path": server.fast}))
     try:
