@@ -755,8 +755,8 @@ def warm_up_interpreter(rounds: int = 16) -> None:
             finally:
                 os.close(read_end)
     finally:
-        os.close(null)
         _STDIO = saved_stdio
         sys.argv, sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__ = saved_sys
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
+        os.close(null)  # last: the warm-up's streams, freed above, flush into it as they go
