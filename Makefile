@@ -5,6 +5,9 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+# pytest-xdist workers: most tests wait on processes they start (Ray, engines, ranks) and leave a core idle;
+# two keep both of the CI machine's cores busy (tests/conftest.py says which tests share a worker).
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo test test-fast clean-venv
 
@@ -28,10 +31,10 @@ $(VENV)/.sglang-schemas: | $(VENV)/.installed
 	-$(PY) -m pip install -q --no-deps $(SGLANG_SCHEMA_PKGS) && touch $@
 
 test: venv $(VENV)/.sglang-schemas
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

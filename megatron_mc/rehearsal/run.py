@@ -218,7 +218,7 @@ def _run_processes(work: Path, run_dir: Path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
         command = " ".join(process.info["cmdline"] or [])
-        if str(work) in command or any(f":{port}" in command for port in ports if port.isdigit()):
+        if str(work) in command or any(re.search(rf":{port}(?!\d)", command) for port in ports if port.isdigit()):
             if process.pid != os.getpid():
                 found.append(process)
     return found

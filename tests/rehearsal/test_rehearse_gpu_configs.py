@@ -2,7 +2,7 @@
 parallel layout on simulated loopback nodes with Ray GPU resources, the strict SGLang-contract engines, the
 GPU memory ledger, two RL steps, a checkpoint, SIGKILL of the driver, --resume auto, a third step, the HF
 export, and no process of the run left. (The 32B config is rehearsed through examples/run_grpo_32b.sh in
-tests/driver/test_slurm_rehearsal.py.)"""
+tests/rehearsal/test_slurm_rehearsal.py.)"""
 import json
 import os
 import signal
