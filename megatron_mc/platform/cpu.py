@@ -14,6 +14,7 @@ Only `megatron_mc.platform.activate()` imports this module, and only when CUDA i
 from __future__ import annotations
 
 import contextlib
+import importlib
 import types
 
 import torch
@@ -178,7 +179,7 @@ def _import_megatron_without_compiling() -> None:
     compile_ = torch.compile
     torch.compile = lambda model=None, **kwargs: model if model is not None else (lambda fn: fn)
     try:
-        import megatron.core  # noqa: F401
+        importlib.import_module("megatron.core")
     finally:
         torch.compile = compile_
 
