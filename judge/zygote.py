@@ -377,8 +377,8 @@ class _Server:
 def _empty_free_lists() -> None:
     """A child's collection at its exit (executor._interpreter_exit, as CPython's own) is a full one, which
     also empties the interpreter's free lists (tuples, lists, dicts, frames and more kept for reuse): were
-    they full of the zygote's objects, every child would free them again, writing (copying) their pages,
-    about 30 page faults a test. Emptied here before children are forked, once per submission."""
+    they full of the zygote's objects, every child would free them again, writing (copying) their pages
+    (7 of a print(input()) test's page faults). Emptied here before children are forked, once a submission."""
     gc.collect()
 
 
