@@ -18,10 +18,13 @@ submission's tests (serve) runs no Python code at all.
   fork(), fork_exit()   bare forks, for benchmarks/judge_overhead.py's floor.
 
 The fork skips PyOS_BeforeFork/PyOS_AfterFork_Child on purpose: they reinitialise the interpreter's locks
-and thread states and run the at-fork hooks, which matter only when other threads exist. The zygote is
-single-threaded (executor.fast_path_available checks before this module is used), so the child's
+and thread states, which matters only when other threads exist, run the Python-level at-fork hooks (none
+of the zygote's modules registers one: threading and random are kept out of it, judge/zygote.py) and
+forget signals caught but not yet handled (the zygote has a session of its own: no terminal signals). The
+zygote is single-threaded (executor.fast_path_available checks before this module is used), so the child's
 interpreter state is exactly the parent's: this thread holds the GIL, no other thread or lock owner
-exists, and the main thread's id is unchanged. For the same reason the GIL is never released here.
+exists, and the main thread's id is unchanged. For the same reason the GIL is never released here. The C
+library's own fork handlers (pthread_atfork) still run: the fork is glibc's fork().
 
 Any failure in the child before READY exits with EXIT_SETUP after a line on stderr (the judge's SE).
 */
