@@ -268,6 +268,13 @@ def _build_filter(exec_address: int | None) -> bytes:
 
     deny = pyseccomp.ERRNO(errno.EPERM)
     f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    try:
+        # The syscall numbers as a binary tree, not a chain: the same decisions in fewer comparisons. When a
+        # child loads the filter the kernel runs it for every syscall number (its always-allowed cache), so
+        # a chain of ~30 comparisons cost each test child ~70 us there, the tree ~35 us.
+        f.set_attr(pyseccomp.Attr.CTL_OPTIMIZE, 2)
+    except (OSError, ValueError, RuntimeError, AttributeError):
+        pass  # libseccomp before 2.5: the chain
     for name in _DENIED:
         add(deny, name)
     add(pyseccomp.ERRNO(errno.ENOSYS), "clone3")  # makes glibc fall back to clone, checked below
