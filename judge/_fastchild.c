@@ -35,7 +35,7 @@ Any failure in the child before READY exits with EXIT_SETUP after a line on stde
 #include <errno.h>
 #include <endian.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -124,8 +124,10 @@ static void move_fds_into_place(const int *fds) {
         }
     }
     if (syscall(SYS_close_range, 5U, ~0U, 0U) != 0) {
+        /* no close_range (Linux < 5.9): as CPython's closerange in the Python path, up to 65536, not the
+           open-files limit, which containers set to 2^20 or more (that many close calls per test) */
         long top = sysconf(_SC_OPEN_MAX);
-        for (long fd = 5; fd < (top > 0 ? top : 65536); fd++)
+        for (long fd = 5; fd < (top > 0 && top < 65536 ? top : 65536); fd++)
             close((int)fd);
     }
 }
@@ -378,13 +380,34 @@ typedef struct {
     /* stdout, stderr, control: in outputs[0..2] until the next test */
 } Result;
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
+/* NAME in the folder DIRFD, and all it holds, removed through descriptors and never through a symbolic
+   link: each folder is opened relative to its parent's descriptor with O_NOFOLLOW. The zygote runs as root
+   and another sandboxed process may swap a folder for a link to /etc while this runs (renameat2): a walk by
+   path (nftw, remove) would then delete files there. */
+static void remove_tree_at(int dirfd, const char *name, int depth) {
+    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT || depth > 64)
+        return;
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        close(fd);
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {  /* a second pass for entries the first listing skipped */
+        struct dirent *entry;
+        while ((entry = readdir(dir)) != NULL)
+            if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0)
+                remove_tree_at(fd, entry->d_name, depth + 1);
+        rewinddir(dir);
+    }
+    closedir(dir);  /* closes fd */
+    unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
-/* The child's working folder: empty as a rule; what a program left there goes too. */
+/* The child's working folder: empty as a rule; what a program left there goes too. Its parent (the
+   zygote's scratch root) is root's and not writable by the sandbox user, so the path up to it is fixed. */
 static void remove_workdir(const char *root, pid_t pid) {
     if (root == NULL)
         return;
@@ -392,7 +415,7 @@ static void remove_workdir(const char *root, pid_t pid) {
     if (pid_path(path, sizeof path, root, pid) != 0)
         return;
     if (rmdir(path) != 0 && errno != ENOENT)
-        nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        remove_tree_at(AT_FDCWD, path, 0);
 }
 
 /* Feed the rest of the input, collect stdout, stderr and the control pipe until they end and the child
@@ -487,6 +510,7 @@ static int finish_child(Handle *h, double deadline, const char *pending, size_t 
     close_all(rest, 3);
     h->in_w = h->out_r = h->err_r = h->ctl_r = h->go_w = -1;
     kill(-h->pid, SIGKILL);
+    kill(h->pid, SIGKILL);  /* a child past its deadline before its setsid is not yet its own group */
     struct rusage usage;
     memset(&usage, 0, sizeof usage);
     pid_t reaped;
@@ -873,6 +897,7 @@ static PyObject *fastchild_serve(PyObject *self, PyObject *args) {
         Py_XDECREF(frame);
         if (have_spare) {  /* nobody will use it */
             kill(-spare.pid, SIGKILL);
+            kill(spare.pid, SIGKILL);
             int fds[5] = {spare.in_w, spare.out_r, spare.err_r, spare.ctl_r, spare.go_w};
             close_all(fds, 5);
             waitpid(spare.pid, NULL, 0);
@@ -932,4 +957,15 @@ static struct PyModuleDef module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__fastchild(void) { return PyModule_Create(&module); }
+/* Raised whenever a function's arguments or results change: a stale build left by an editable install
+   (the .so stays when this file changes) is then refused and the Python path used, not called wrongly. */
+#define FASTCHILD_ABI 2
+
+PyMODINIT_FUNC PyInit__fastchild(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "ABI", FASTCHILD_ABI) != 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

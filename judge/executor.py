@@ -52,6 +52,10 @@ try:
     from judge import _fastchild
 except ImportError:  # built by setup.py when a C compiler is there (optional): the Python path then
     _fastchild = None
+# The interface judge/_fastchild.c says it has (FASTCHILD_ABI); a build from an older source is not used.
+FASTCHILD_ABI = 2
+if _fastchild is not None and getattr(_fastchild, "ABI", None) != FASTCHILD_ABI:
+    _fastchild = None
 
 READY = b"R"
 GO = b"G"
@@ -358,10 +362,12 @@ def _feed(in_w: int, pending: bytes) -> bytes:
 
 
 def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """The child's process group, and the child itself: one killed before its setsid is not yet a group."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _reap(pid: int):

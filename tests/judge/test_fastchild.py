@@ -130,6 +130,26 @@ def test_no_working_folder_is_left_behind(zygotes, path):
 
 
 @pytest.mark.parametrize("path", ["C", "Python"])
+def test_removing_a_working_folder_never_follows_a_link_out_of_it(zygotes, path):
+    # The zygote removes a test's folder as root: a link the program left there (to a folder it could never
+    # write itself) must go as a link. The C path walks by descriptors with O_NOFOLLOW, so a folder swapped
+    # for such a link during the removal cannot redirect it either.
+    zygote = zygotes[path]
+    outside = f"/proc/{zygote.info['pid']}/root/tmp/mc-judge-canary-{path}"
+    os.makedirs(outside, exist_ok=True)
+    open(f"{outside}/keep", "w").close()
+    try:
+        code = (f"import os\nos.makedirs('d/e')\nopen('d/e/f', 'w').write('x')\n"
+                f"os.symlink('/tmp/mc-judge-canary-{path}', 'd/link')\nos.symlink('/tmp/mc-judge-canary-{path}', 'top')\n"
+                f"print(3)\n")
+        assert judge_on(zygote, stdio_problem([("", "3\n")]), code, "python").verdict is Verdict.AC
+        assert os.listdir(outside) == ["keep"]
+        assert os.listdir(f"/proc/{zygote.info['pid']}/root{zygote.info['scratch']}") == []
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+@pytest.mark.parametrize("path", ["C", "Python"])
 def test_function_problems_on_both_paths(zygotes, path):
     problem = function_problem("add", [("1\n2", "3"), ("5\n-5", "0")])
     code = "class Solution:\n    def add(self, a, b):\n        return a + b\n"
