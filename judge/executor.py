@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import builtins
 import ctypes
-import errno
 import fcntl
 import gc
 import io
