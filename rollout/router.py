@@ -60,6 +60,10 @@ def resolve_router_kind(kind: str, routed_experts: bool = False) -> str:
     return kind
 
 
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"  # sglang-router and aiohttp both say so when bind fails
+
+
 @dataclass
 class Router:
     kind: str
@@ -75,17 +79,23 @@ class Router:
         `routed_experts`: the requests ask for routed experts (resolve_router_kind)."""
         kind = resolve_router_kind(kind, routed_experts)
         host = host or driver_address()
-        port = free_port(host)
-        log_path = Path(log_dir) / f"router_{kind}_{port}.log"
-        process = start_process(ROUTERS[kind](worker_urls, host, port, request_timeout_s), log_path)
-        url = f"http://{host}:{port}"
-        try:
-            wait_healthy(url, process, timeout_s, log_path)
-            wait_workers_registered(url, worker_urls, timeout_s)
-        except Exception:
-            stop_process(process)
-            raise
-        return cls(kind, url, process)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            # A port found free can be taken (by any process's outgoing connection) before the router binds
+            # it, and sglang-router then exits: another free port is tried.
+            port = free_port(host)
+            log_path = Path(log_dir) / f"router_{kind}_{port}.log"
+            process = start_process(ROUTERS[kind](worker_urls, host, port, request_timeout_s), log_path)
+            url = f"http://{host}:{port}"
+            try:
+                wait_healthy(url, process, timeout_s, log_path)
+                wait_workers_registered(url, worker_urls, timeout_s)
+            except Exception as e:
+                stop_process(process)
+                if attempt < PORT_ATTEMPTS and PORT_TAKEN in str(e).lower():
+                    continue
+                raise
+            return cls(kind, url, process)
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         stop_process(self.process)
