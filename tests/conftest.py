@@ -43,5 +43,5 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return _scope(nodeid)
 
-    config.option.loadscopereorder = False  # keep the collection order, rehearsals first (below)
+    config.option.loadscopereorder = False  # keep the collection order: rehearsals first (pytest_collection_modifyitems)
     return RehearsalsFirst(config, log)
