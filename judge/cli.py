@@ -5,6 +5,7 @@
   mc-judge serve [--host 127.0.0.1] [--port 8377] [--workers N] [--max-queue N] [--problems P.jsonl]
   mc-judge audit --packages DIR [--workers N] [--out report.json]
   (run, batch, serve and audit also take [--cpp-std STD] [--time-limit-scale X], the pool's settings)
+  (every command takes [--cpus allowed|none|LIST]: the CPUs the workers are pinned to, one each, judge/affinity.py)
   mc-judge demo
 
 `run` prints one JSON result and exits 0 whenever the judge worked, whatever the verdict. Bad input
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.audit import audit as audit_packages
+from judge.affinity import ALLOWED, check_cpu_choice, worker_cpus
 from judge.audit import format_table, language_of, write_report
 from judge.loaders import load_problems
 from judge.pool import JudgePool, default_workers
@@ -83,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
                              help="multiplies every time limit, for slow or contended machines (default 1)")
     demo = commands.add_parser("demo", help="judge the bundled sample problems and print a table")
     demo.add_argument("--workers", type=int, default=default_workers())
+    for command in (run, batch, serve, audit, demo):
+        command.add_argument("--cpus", type=_cpu_choice, default=ALLOWED,
+                             help="CPUs the workers are pinned to, one each, round robin: 'allowed' (those this "
+                                  "process may use, the default), a list such as '0-3,8', or 'none'")
     return parser
 
 
@@ -129,7 +135,8 @@ def _serve(args: argparse.Namespace) -> int:
     from judge.service import serve
 
     problems = _problems_by_id(args.problems) if args.problems else {}
-    serve(args.host, args.port, args.workers, args.max_queue, problems, args.cpp_std, args.time_limit_scale)
+    serve(args.host, args.port, args.workers, args.max_queue, problems, args.cpp_std, args.time_limit_scale,
+          _checked_cpus(args.cpus))
     return 0
 
 
@@ -166,7 +173,7 @@ def _demo(args: argparse.Namespace) -> int:
         (problems[e["problem"]], (SAMPLES / e["solution"]).read_text(), _language(None, Path(e["solution"])))
         for e in entries
     ]
-    with JudgePool(workers=args.workers) as pool:
+    with JudgePool(workers=args.workers, cpus=_checked_cpus(args.cpus)) as pool:
         results = pool.judge_many(submissions)
     header = f"{'problem':<10} {'solution':<24} {'lang':<6} {'expect':<6} {'verdict':<7} {'passed':>7} {'ms/test':>8}"
     print(header)
@@ -187,7 +194,25 @@ COMMANDS = {"run": _run, "batch": _batch, "serve": _serve, "audit": _audit, "dem
 
 
 def _pool(args: argparse.Namespace, workers: int) -> JudgePool:
-    return JudgePool(workers=workers, cpp_std=args.cpp_std, time_limit_scale=args.time_limit_scale)
+    return JudgePool(workers=workers, cpp_std=args.cpp_std, time_limit_scale=args.time_limit_scale,
+                     cpus=_checked_cpus(args.cpus))
+
+
+def _cpu_choice(text: str) -> str:
+    try:
+        check_cpu_choice(text, "--cpus")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _checked_cpus(cpus: str) -> str:
+    """A well-formed --cpus naming CPUs this process may not use is refused here, before any work."""
+    try:
+        worker_cpus(cpus)
+    except ValueError as e:
+        raise InputError(f"--{e}") from None
+    return cpus
 
 
 def _positive(text: str) -> float:

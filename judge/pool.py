@@ -13,6 +13,8 @@ signals, no event loop of its own.
 
 Pool-wide settings (judge/runner.py JudgeSettings): `cpp_std` compiles C++ as that standard where the
 problem names none; `time_limit_scale` multiplies every problem's time limit, for slow or contended machines.
+`cpus`: each worker's zygotes and test children run on one CPU of these (judge/affinity.py; the default is
+every CPU this process may use, round robin; None: not pinned).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from judge.affinity import ALLOWED, CpuChoice, worker_cpus
 from judge.problem import Problem
 from judge.runner import JudgeSettings, judge_on, normalize_language, system_error
 from judge.verdict import JudgeResult
@@ -48,10 +51,12 @@ class _Job:
 
 
 class JudgePool:
-    def __init__(self, workers: int | None = None, cpp_std: str | None = None, time_limit_scale: float = 1.0) -> None:
+    def __init__(self, workers: int | None = None, cpp_std: str | None = None, time_limit_scale: float = 1.0,
+                 cpus: CpuChoice = ALLOWED) -> None:
         self.workers = workers or default_workers()
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        self.cpus = worker_cpus(cpus)  # worker i runs on cpus[i % len(cpus)]; None: not pinned
         self.settings = JudgeSettings(cpp_std, time_limit_scale)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._in_flight = 0
@@ -135,6 +140,7 @@ class JudgePool:
 
     def _work(self, index: int) -> None:
         zygotes: dict[str, Zygote] = {}
+        cpu = self.cpus[index % len(self.cpus)] if self.cpus else None
         while (job := self._jobs.get()) is not None:
             if not job.future.set_running_or_notify_cancel():
                 continue
@@ -143,7 +149,7 @@ class JudgePool:
             try:
                 zygote = zygotes.get(flavor)
                 if zygote is None or not zygote.alive:
-                    zygote = zygotes[flavor] = self._zygotes[(index, flavor)] = Zygote(flavor)
+                    zygote = zygotes[flavor] = self._zygotes[(index, flavor)] = Zygote(flavor, cpu)
                 result = judge_on(zygote, job.problem, job.code, job.language, job.all_tests, self.settings)
             except Exception as e:  # noqa: BLE001 - a judge failure is this submission's SE, not a dead worker
                 if flavor in zygotes:

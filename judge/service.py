@@ -3,7 +3,7 @@
   POST /judge   {"problem": {...normalized problem...} | "problem_id": str, "code": str,
                  "language": "python" | "cpp" | "c++17" | "c++20" | ..., "all_tests": false}
                 -> 200 result JSON; 400 {"error"} for a bad request; 503 {"error"} when the queue is full
-  GET /health   -> {"status": "ok", "workers", "in_flight", "capacity", "cpp_std", "time_limit_scale"}
+  GET /health   -> {"status": "ok", "workers", "in_flight", "capacity", "cpp_std", "time_limit_scale", "cpus"}
 
 The pool's settings (judge/runner.py JudgeSettings) apply to every request: time limits are the problems'
 times time_limit_scale, and cpp_std (null: the compiler's default) compiles C++ where the problem names none.
@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from judge.affinity import ALLOWED, CpuChoice
 from judge.pool import JudgePool
 from judge.problem import Problem, ProblemError
 from judge.runner import normalize_language
@@ -39,7 +40,7 @@ async def _health(request: web.Request) -> web.Response:
     pool, config = request.app[_POOL], request.app[_CONFIG]
     return web.json_response({"status": "ok", "workers": pool.workers, "in_flight": pool.in_flight,
                               "capacity": config["capacity"], "cpp_std": pool.settings.cpp_std,
-                              "time_limit_scale": pool.settings.time_limit_scale})
+                              "time_limit_scale": pool.settings.time_limit_scale, "cpus": pool.cpus})
 
 
 async def _judge(request: web.Request) -> web.Response:
@@ -81,8 +82,8 @@ def _parse(body: bytes, problems: dict[str, Problem]) -> tuple[Problem, str, str
 
 
 def serve(host: str, port: int, workers: int, max_queue: int, problems: dict[str, Problem],
-          cpp_std: str | None = None, time_limit_scale: float = 1.0) -> None:
-    pool = JudgePool(workers=workers, cpp_std=cpp_std, time_limit_scale=time_limit_scale)
+          cpp_std: str | None = None, time_limit_scale: float = 1.0, cpus: CpuChoice = ALLOWED) -> None:
+    pool = JudgePool(workers=workers, cpp_std=cpp_std, time_limit_scale=time_limit_scale, cpus=cpus)
     app = create_app(pool, max_queue, problems)
 
     async def close_pool(_app: web.Application) -> None:

@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 import judge
 from judge import compile as cpp
-from judge import executor, sandbox
+from judge import affinity, executor, sandbox
 from judge.executor import (_STDERR_KEEP, Child, FastChild, NativeProgram, Outcome, PythonProgram, _fastchild,
                             enter_sandbox, fast_path_available, python_child)
 from judge.sandbox import SeccompProgram, give_to_sandbox_user
@@ -64,7 +64,8 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """Handle on one zygote process. Not thread-safe: one worker thread drives one zygote."""
 
-    def __init__(self, flavor: str = "lean") -> None:
+    def __init__(self, flavor: str = "lean", cpu: int | None = None) -> None:
+        """cpu: the one CPU the zygote and its children run on (judge/affinity.py); None: any."""
         if flavor not in FLAVORS:
             raise ValueError(f"unknown zygote flavor {flavor!r}; one of {sorted(FLAVORS)}")
         self.flavor = flavor
@@ -77,7 +78,7 @@ class Zygote:
         self._fd_socket, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with zygote_end:
             self._proc = _subprocess().Popen(
-                [sys.executable, "-c", f"from judge.zygote import serve; serve({flavor!r}, {zygote_end.fileno()})"],
+                [sys.executable, "-c", f"from judge.zygote import serve; serve({flavor!r}, {zygote_end.fileno()}, {cpu!r})"],
                 stdin=_subprocess().PIPE,
                 stdout=_subprocess().PIPE,
                 env=env,
@@ -413,7 +414,8 @@ def _private_scratch() -> tuple[str, list[str]]:
     return root, hidden
 
 
-def serve(flavor: str, fd_socket: int) -> None:
+def serve(flavor: str, fd_socket: int, cpu: int | None = None) -> None:
+    affinity.pin_this_process(cpu)  # first: what it sets up, it sets up on that CPU's caches
     os.environ.pop("LD_BIND_NOW", None)  # for this process only (Zygote.__init__), not for compilers
     for name in FLAVORS[flavor]:
         importlib.import_module(name)

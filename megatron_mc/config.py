@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from judge.affinity import check_cpu_choice
 from judge.loaders import FORMATS
 from megatron_mc.algo import AlgoConfig, algo_config_from_section
 from megatron_mc.models.config import ModelConfig
@@ -55,9 +56,13 @@ class JudgeConfig:
     language: Literal["python", "cpp"] = "python"
     stop_at_first_failure: bool = True  # a reward only needs pass/fail; later tests are skipped
     time_limit_scale: float = 1.0  # multiplies each problem's time limit (slow or contended machines)
+    # The CPUs the judge workers are pinned to, one each (judge/affinity.py): "allowed" (those the driver may
+    # use), a list such as "96-127", or null (not pinned: a node whose other work is pinned to those CPUs).
+    cpus: Optional[str] = "allowed"
 
     def __post_init__(self) -> None:
         _positive("judge", num_workers=self.num_workers, time_limit_scale=self.time_limit_scale)
+        check_cpu_choice(self.cpus, "judge.cpus")
 
 
 @dataclass

@@ -100,7 +100,7 @@ def open_session(cfg: RunConfig) -> Iterator[Session]:
         _start_ray(cfg, stack)
         placement = _place(cfg)
         stack.callback(placement.remove)
-        pool = stack.enter_context(JudgePool(cfg.judge.num_workers))
+        pool = stack.enter_context(JudgePool(cfg.judge.num_workers, cpus=cfg.judge.cpus))
         fleet = EngineFleet.start(cfg.rollout, str(start_model), log_dir, placement=placement,
                                   use_gpu=cfg.rollout.engine == "sglang", seed=cfg.train.seed)
         stack.callback(fleet.stop)

@@ -1,5 +1,6 @@
 """The HTTP service on loopback: a real `mc-judge serve` process and real requests."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ MC_JUDGE = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "judge
 SUM = {"id": "sum", "kind": "stdio", "time_limit_s": 3.0,
        "tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "2 2\n", "output": "4\n"}]}
 CORRECT = "a, b = map(int, input().split())\nprint(a + b)\n"
+LAST_CPU = max(os.sched_getaffinity(0))
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,8 @@ def service(tmp_path_factory):
     problems.write_text(json.dumps(SUM) + "\n")
     port = free_port()
     proc = subprocess.Popen([*MC_JUDGE, "serve", "--port", str(port), "--workers", "1", "--max-queue", "1",
-                             "--problems", str(problems)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--problems", str(problems), "--cpus", str(LAST_CPU)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -62,6 +65,7 @@ def _post(url, body):
 def test_health(service):
     status, body = _get(service + "/health")
     assert status == 200 and body["status"] == "ok" and body["workers"] == 1 and body["capacity"] == 2
+    assert body["cpus"] == [LAST_CPU]  # the one worker is pinned to the CPU --cpus gave
 
 
 def test_judge_with_inline_problem_and_with_problem_id(service):

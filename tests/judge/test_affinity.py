@@ -1,0 +1,91 @@
+"""Workers pinned to CPUs (judge/affinity.py): the choice parsed and checked, and the zygotes and their test
+children really running where their worker was put; through the pool, the CLI, the service and the config."""
+import json
+import os
+
+import pytest
+
+from judge import JudgePool, Verdict
+from judge.affinity import check_cpu_choice, parse_cpu_list, worker_cpus
+from judge.cli import main as judge_cli
+from judge_test_helpers import stdio_problem
+from megatron_mc.config import JudgeConfig
+
+ALLOWED = sorted(os.sched_getaffinity(0))
+# The submission prints the CPUs it may run on, as the kernel says (a system call the sandbox lets through).
+PRINTS_ITS_CPUS = "import os\nprint(sorted(os.sched_getaffinity(0)))\n"
+
+
+def prints(cpus) -> object:
+    return stdio_problem([("", f"{sorted(cpus)}\n")])
+
+
+def test_cpu_lists_parse_as_taskset_takes_them():
+    assert parse_cpu_list("0-3,8") == [0, 1, 2, 3, 8]
+    assert parse_cpu_list(" 5 , 2,2") == [2, 5]
+    for bad in ("a-b", "3-1", "1,,2", "-1"):
+        with pytest.raises(ValueError, match="CPU list|bad range"):
+            parse_cpu_list(bad)
+
+
+def test_the_choice_allowed_none_a_list_and_cpus_this_process_may_not_use():
+    assert worker_cpus("allowed") == ALLOWED
+    assert worker_cpus(None) is None and worker_cpus("none") is None
+    assert worker_cpus([ALLOWED[-1], ALLOWED[0], ALLOWED[0]]) == sorted({ALLOWED[0], ALLOWED[-1]})
+    assert worker_cpus(str(ALLOWED[0])) == [ALLOWED[0]]
+    outside = max(ALLOWED) + 1
+    with pytest.raises(ValueError, match=rf"\[{outside}\] are not among the CPUs"):
+        worker_cpus(f"{ALLOWED[0]},{outside}")
+    with pytest.raises(ValueError, match="no CPU given"):
+        worker_cpus([])
+    with pytest.raises(ValueError, match="judge.cpus: 'x' is not a CPU list"):
+        check_cpu_choice("x", "judge.cpus")
+
+
+def test_a_worker_its_zygote_and_its_test_children_run_on_its_cpu():
+    cpu = ALLOWED[-1]
+    with JudgePool(workers=1, cpus=[cpu]) as pool:
+        result = pool.judge(prints([cpu]), PRINTS_ITS_CPUS)
+        assert result.verdict is Verdict.AC, result
+        [zygote] = pool.zygote_pids
+        assert os.sched_getaffinity(zygote) == {cpu}
+    assert os.sched_getaffinity(0) == set(ALLOWED)  # the judging process itself is left where it was
+
+
+def test_by_default_worker_i_runs_on_the_ith_allowed_cpu_round_robin():
+    workers = len(ALLOWED) + 1
+    with JudgePool(workers=workers) as pool:
+        assert pool.cpus == ALLOWED
+        # every worker judges one of these (a worker takes the next submission once it has judged one)
+        pool.judge_many([(prints(ALLOWED), "print('x')\n", "python")] * (4 * workers))
+        placed = {index: os.sched_getaffinity(z.info["pid"]) for (index, _), z in pool._zygotes.items()}
+    assert placed and all(cpus == {ALLOWED[index % len(ALLOWED)]} for index, cpus in placed.items()), placed
+
+
+def test_not_pinned_children_may_run_on_every_allowed_cpu():
+    with JudgePool(workers=1, cpus=None) as pool:
+        assert pool.cpus is None
+        assert pool.judge(prints(ALLOWED), PRINTS_ITS_CPUS).verdict is Verdict.AC
+
+
+def test_the_cli_pins_and_refuses_cpus_it_may_not_use(tmp_path, capsys):
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({"id": "cpus", "kind": "stdio", "time_limit_s": 2, "memory_limit_mb": 256,
+                                   "tests": [{"input": "", "output": f"[{ALLOWED[0]}]\n"}]}))
+    code = tmp_path / "a.py"
+    code.write_text(PRINTS_ITS_CPUS)
+    assert judge_cli(["run", "--problem", str(problem), "--code", str(code), "--cpus", str(ALLOWED[0])]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "AC"
+    outside = max(ALLOWED) + 1
+    assert judge_cli(["run", "--problem", str(problem), "--code", str(code), "--cpus", str(outside)]) == 2
+    assert f"--cpus: [{outside}] are not among the CPUs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        judge_cli(["run", "--problem", str(problem), "--code", str(code), "--cpus", "first"])
+    assert "--cpus: 'first' is not a CPU list" in capsys.readouterr().err
+
+
+def test_the_training_config_checks_judge_cpus():
+    assert JudgeConfig().cpus == "allowed" and JudgeConfig(cpus=None).cpus is None
+    assert JudgeConfig(cpus="96-127").cpus == "96-127"  # its form only: the node that runs it decides the rest
+    with pytest.raises(ValueError, match="judge.cpus: 'cores' is not a CPU list"):
+        JudgeConfig(cpus="cores")
