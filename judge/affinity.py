@@ -1,7 +1,7 @@
 """Which CPU each judge worker runs on.
 
-A worker's zygotes, and every test child they fork (a child inherits its parent's affinity), run on one
-CPU of their own: pool worker i on the i-th of the chosen CPUs, round robin when there are more workers.
+A pinned worker's zygotes, and every test child they fork (a child inherits its parent's affinity), run on
+one CPU of their own: pool worker i on the i-th of the chosen CPUs, round robin when there are more workers.
 
 Why: on the 2-core box, unpinned, one core sat idle 11% of the batch's time while a test process waited
 on the other (a process woken through a pipe is queued where its waker runs), and test children ran on
@@ -11,16 +11,20 @@ benchmarks/judge_vs_livecodebench.py took about 20% less wall time and 10% less 
 reasons, and for steadier timings.
 
 `cpus` as JudgePool, mc-judge --cpus and the training config's judge.cpus take it:
-  "allowed"         the CPUs this process may run on (os.sched_getaffinity), in order: the default;
-  "0-3,8" / [0, 8]  these CPUs (each must be one this process may run on);
-  None / "none"     no pinning: the kernel places every process (a machine shared with busy pinned work).
+  "auto"            the default: pinned to the CPUs this process may run on (os.sched_getaffinity) when the
+                    pool has a worker for each of them, so that pinning takes no CPU from other work; with
+                    fewer workers, not pinned (several pools on one machine, in Ray actors say, would
+                    otherwise all crowd onto the first CPUs);
+  "0-3,8" / [0, 8]  pinned to these CPUs (each one this process may run on): a judge given CPUs of its own
+                    on a node shared with other work;
+  None / "none"     not pinned: the kernel places every process.
 """
 from __future__ import annotations
 
 import os
 from typing import Iterable, Union
 
-ALLOWED = "allowed"
+AUTO = "auto"
 NONE = "none"
 CpuChoice = Union[str, Iterable[int], None]
 
@@ -33,7 +37,7 @@ def parse_cpu_list(text: str) -> list[int]:
         try:
             low, high = int(first), int(last if dash else first)
         except ValueError:
-            raise ValueError(f"{text!r} is not a CPU list such as '0-3,8' (or {ALLOWED!r}, or {NONE!r})") from None
+            raise ValueError(f"{text!r} is not a CPU list such as '0-3,8' (or {AUTO!r}, or {NONE!r})") from None
         if low < 0 or high < low:
             raise ValueError(f"bad range {part!r} in {text!r}")
         cpus.update(range(low, high + 1))
@@ -42,7 +46,7 @@ def parse_cpu_list(text: str) -> list[int]:
 
 def check_cpu_choice(cpus: CpuChoice, key: str = "cpus") -> None:
     """The form of a choice, without the machine: for configs checked away from the node that runs them."""
-    if cpus is None or cpus in (ALLOWED, NONE):
+    if cpus is None or cpus in (AUTO, NONE):
         return
     if isinstance(cpus, str):
         try:
@@ -53,17 +57,17 @@ def check_cpu_choice(cpus: CpuChoice, key: str = "cpus") -> None:
         raise ValueError(f"{key}: CPU numbers must be integers >= 0, got {cpus!r}")
 
 
-def worker_cpus(cpus: CpuChoice) -> list[int] | None:
-    """The CPUs the pool's workers are pinned to, round robin; None when they are not pinned."""
+def worker_cpus(cpus: CpuChoice, workers: int) -> list[int] | None:
+    """The CPUs a pool of `workers` pins its workers to, round robin; None when they are not pinned."""
     if cpus is None or cpus == NONE:
         return None
     allowed = sorted(os.sched_getaffinity(0))
-    if cpus == ALLOWED:
-        return allowed
+    if cpus == AUTO:
+        return allowed if workers >= len(allowed) else None
     check_cpu_choice(cpus)
     chosen = parse_cpu_list(cpus) if isinstance(cpus, str) else sorted(set(cpus))
     if not chosen:
-        raise ValueError(f"cpus: no CPU given; give some, {ALLOWED!r} or {NONE!r}")
+        raise ValueError(f"cpus: no CPU given; give some, {AUTO!r} or {NONE!r}")
     outside = [c for c in chosen if c not in set(allowed)]
     if outside:
         raise ValueError(f"cpus: {outside} are not among the CPUs this process may run on {allowed}")

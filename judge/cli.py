@@ -5,7 +5,7 @@
   mc-judge serve [--host 127.0.0.1] [--port 8377] [--workers N] [--max-queue N] [--problems P.jsonl]
   mc-judge audit --packages DIR [--workers N] [--out report.json]
   (run, batch, serve and audit also take [--cpp-std STD] [--time-limit-scale X], the pool's settings)
-  (every command takes [--cpus allowed|none|LIST]: the CPUs the workers are pinned to, one each, judge/affinity.py)
+  (every command takes [--cpus auto|none|LIST]: the CPUs the workers are pinned to, one each, judge/affinity.py)
   mc-judge demo
 
 `run` prints one JSON result and exits 0 whenever the judge worked, whatever the verdict. Bad input
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.audit import audit as audit_packages
-from judge.affinity import ALLOWED, check_cpu_choice, worker_cpus
+from judge.affinity import AUTO, check_cpu_choice, worker_cpus
 from judge.audit import format_table, language_of, write_report
 from judge.loaders import load_problems
 from judge.pool import JudgePool, default_workers
@@ -86,9 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="judge the bundled sample problems and print a table")
     demo.add_argument("--workers", type=int, default=default_workers())
     for command in (run, batch, serve, audit, demo):
-        command.add_argument("--cpus", type=_cpu_choice, default=ALLOWED,
-                             help="CPUs the workers are pinned to, one each, round robin: 'allowed' (those this "
-                                  "process may use, the default), a list such as '0-3,8', or 'none'")
+        command.add_argument("--cpus", type=_cpu_choice, default=AUTO,
+                             help="CPUs the workers are pinned to, one each, round robin: a list such as '0-3,8', "
+                                  "'none', or 'auto' (the default: those this process may use, when there are at "
+                                  "least as many workers)")
     return parser
 
 
@@ -209,7 +210,7 @@ def _cpu_choice(text: str) -> str:
 def _checked_cpus(cpus: str) -> str:
     """A well-formed --cpus naming CPUs this process may not use is refused here, before any work."""
     try:
-        worker_cpus(cpus)
+        worker_cpus(cpus, 1)
     except ValueError as e:
         raise InputError(f"--{e}") from None
     return cpus

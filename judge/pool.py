@@ -13,8 +13,8 @@ signals, no event loop of its own.
 
 Pool-wide settings (judge/runner.py JudgeSettings): `cpp_std` compiles C++ as that standard where the
 problem names none; `time_limit_scale` multiplies every problem's time limit, for slow or contended machines.
-`cpus`: each worker's zygotes and test children run on one CPU of these (judge/affinity.py; the default is
-every CPU this process may use, round robin; None: not pinned).
+`cpus`: each worker's zygotes and test children run on one CPU of these, round robin (judge/affinity.py; by
+default every CPU this process may use when there are as many workers, else not pinned; None: not pinned).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from judge.affinity import ALLOWED, CpuChoice, worker_cpus
+from judge.affinity import AUTO, CpuChoice, worker_cpus
 from judge.problem import Problem
 from judge.runner import JudgeSettings, judge_on, normalize_language, system_error
 from judge.verdict import JudgeResult
@@ -52,11 +52,11 @@ class _Job:
 
 class JudgePool:
     def __init__(self, workers: int | None = None, cpp_std: str | None = None, time_limit_scale: float = 1.0,
-                 cpus: CpuChoice = ALLOWED) -> None:
+                 cpus: CpuChoice = AUTO) -> None:
         self.workers = workers or default_workers()
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
-        self.cpus = worker_cpus(cpus)  # worker i runs on cpus[i % len(cpus)]; None: not pinned
+        self.cpus = worker_cpus(cpus, self.workers)  # worker i runs on cpus[i % len(cpus)]; None: not pinned
         self.settings = JudgeSettings(cpp_std, time_limit_scale)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._in_flight = 0

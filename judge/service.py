@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from judge.affinity import ALLOWED, CpuChoice
+from judge.affinity import AUTO, CpuChoice
 from judge.pool import JudgePool
 from judge.problem import Problem, ProblemError
 from judge.runner import normalize_language
@@ -82,7 +82,7 @@ def _parse(body: bytes, problems: dict[str, Problem]) -> tuple[Problem, str, str
 
 
 def serve(host: str, port: int, workers: int, max_queue: int, problems: dict[str, Problem],
-          cpp_std: str | None = None, time_limit_scale: float = 1.0, cpus: CpuChoice = ALLOWED) -> None:
+          cpp_std: str | None = None, time_limit_scale: float = 1.0, cpus: CpuChoice = AUTO) -> None:
     pool = JudgePool(workers=workers, cpp_std=cpp_std, time_limit_scale=time_limit_scale, cpus=cpus)
     app = create_app(pool, max_queue, problems)
 

@@ -56,9 +56,10 @@ class JudgeConfig:
     language: Literal["python", "cpp"] = "python"
     stop_at_first_failure: bool = True  # a reward only needs pass/fail; later tests are skipped
     time_limit_scale: float = 1.0  # multiplies each problem's time limit (slow or contended machines)
-    # The CPUs the judge workers are pinned to, one each (judge/affinity.py): "allowed" (those the driver may
-    # use), a list such as "96-127", or null (not pinned: a node whose other work is pinned to those CPUs).
-    cpus: Optional[str] = "allowed"
+    # The CPUs the judge workers are pinned to, one each (judge/affinity.py): a list such as "96-127" (a judge
+    # with CPUs of its own on a shared node), null (not pinned), or "auto": those the driver may use when
+    # num_workers covers them all, else not pinned.
+    cpus: Optional[str] = "auto"
 
     def __post_init__(self) -> None:
         _positive("judge", num_workers=self.num_workers, time_limit_scale=self.time_limit_scale)

@@ -28,18 +28,27 @@ def test_cpu_lists_parse_as_taskset_takes_them():
             parse_cpu_list(bad)
 
 
-def test_the_choice_allowed_none_a_list_and_cpus_this_process_may_not_use():
-    assert worker_cpus("allowed") == ALLOWED
-    assert worker_cpus(None) is None and worker_cpus("none") is None
-    assert worker_cpus([ALLOWED[-1], ALLOWED[0], ALLOWED[0]]) == sorted({ALLOWED[0], ALLOWED[-1]})
-    assert worker_cpus(str(ALLOWED[0])) == [ALLOWED[0]]
+def test_the_choice_auto_none_a_list_and_cpus_this_process_may_not_use():
+    assert worker_cpus("auto", len(ALLOWED)) == ALLOWED
+    assert worker_cpus(None, 4) is None and worker_cpus("none", 4) is None
+    assert worker_cpus([ALLOWED[-1], ALLOWED[0], ALLOWED[0]], 1) == sorted({ALLOWED[0], ALLOWED[-1]})
+    assert worker_cpus(str(ALLOWED[0]), 3) == [ALLOWED[0]]
     outside = max(ALLOWED) + 1
     with pytest.raises(ValueError, match=rf"\[{outside}\] are not among the CPUs"):
-        worker_cpus(f"{ALLOWED[0]},{outside}")
+        worker_cpus(f"{ALLOWED[0]},{outside}", 1)
     with pytest.raises(ValueError, match="no CPU given"):
-        worker_cpus([])
+        worker_cpus([], 1)
     with pytest.raises(ValueError, match="judge.cpus: 'x' is not a CPU list"):
         check_cpu_choice("x", "judge.cpus")
+
+
+@pytest.mark.skipif(len(ALLOWED) < 2, reason="needs two CPUs: with one, any pool covers them all")
+def test_auto_leaves_a_pool_with_fewer_workers_than_cpus_unpinned():
+    """Pools side by side (in Ray actors, say) would otherwise all crowd onto the first CPUs."""
+    assert worker_cpus("auto", len(ALLOWED) - 1) is None
+    with JudgePool(workers=len(ALLOWED) - 1) as pool:
+        assert pool.cpus is None
+        assert pool.judge(prints(ALLOWED), PRINTS_ITS_CPUS).verdict is Verdict.AC
 
 
 def test_a_worker_its_zygote_and_its_test_children_run_on_its_cpu():
@@ -52,7 +61,7 @@ def test_a_worker_its_zygote_and_its_test_children_run_on_its_cpu():
     assert os.sched_getaffinity(0) == set(ALLOWED)  # the judging process itself is left where it was
 
 
-def test_by_default_worker_i_runs_on_the_ith_allowed_cpu_round_robin():
+def test_by_default_a_pool_with_a_worker_per_cpu_puts_worker_i_on_the_ith_round_robin():
     workers = len(ALLOWED) + 1
     with JudgePool(workers=workers) as pool:
         assert pool.cpus == ALLOWED
@@ -63,7 +72,7 @@ def test_by_default_worker_i_runs_on_the_ith_allowed_cpu_round_robin():
 
 
 def test_not_pinned_children_may_run_on_every_allowed_cpu():
-    with JudgePool(workers=1, cpus=None) as pool:
+    with JudgePool(workers=len(ALLOWED), cpus=None) as pool:
         assert pool.cpus is None
         assert pool.judge(prints(ALLOWED), PRINTS_ITS_CPUS).verdict is Verdict.AC
 
@@ -85,7 +94,7 @@ def test_the_cli_pins_and_refuses_cpus_it_may_not_use(tmp_path, capsys):
 
 
 def test_the_training_config_checks_judge_cpus():
-    assert JudgeConfig().cpus == "allowed" and JudgeConfig(cpus=None).cpus is None
+    assert JudgeConfig().cpus == "auto" and JudgeConfig(cpus=None).cpus is None
     assert JudgeConfig(cpus="96-127").cpus == "96-127"  # its form only: the node that runs it decides the rest
     with pytest.raises(ValueError, match="judge.cpus: 'cores' is not a CPU list"):
         JudgeConfig(cpus="cores")
