@@ -4,7 +4,8 @@ The batch is benchmarks/judge_throughput.py's: 120 Python submissions (a third o
 over four stdio problems. LiveCodeBench's grader is run as its evaluation runs it (lcb_runner's
 codegen_metrics: a process pool of --workers processes; per submission a multiprocessing Manager and a
 forked process that execs the code once and calls it per test, in-process, stopping at the first
-failure); ours is JudgePool(workers=--workers), warmed up, each test in its own sandboxed process. Rounds
+failure); ours is JudgePool(workers=--workers) with its defaults (workers pinned to CPUs when there is one
+for each, judge/affinity.py), warmed up, each test in its own sandboxed process. Rounds
 alternate the two; the figures are medians over rounds. Both must agree on which submissions pass.
 
 LiveCodeBench is not on PyPI and its code is not ours to ship: point --lcb at a checkout
