@@ -201,7 +201,7 @@ def _pool(args: argparse.Namespace, workers: int) -> JudgePool:
 
 def _cpu_choice(text: str) -> str:
     try:
-        check_cpu_choice(text, "--cpus")
+        check_cpu_choice(text)  # argparse names the option
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
@@ -210,9 +210,9 @@ def _cpu_choice(text: str) -> str:
 def _checked_cpus(cpus: str) -> str:
     """A well-formed --cpus naming CPUs this process may not use is refused here, before any work."""
     try:
-        worker_cpus(cpus, 1)
+        worker_cpus(cpus, 1, key="--cpus")
     except ValueError as e:
-        raise InputError(f"--{e}") from None
+        raise InputError(str(e)) from None
     return cpus
 
 

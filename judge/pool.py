@@ -28,7 +28,7 @@ from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from judge.affinity import AUTO, CpuChoice, worker_cpus
+from judge.affinity import AUTO, CpuChoice, cpu_for, worker_cpus
 from judge.problem import Problem
 from judge.runner import JudgeSettings, judge_on, normalize_language, system_error
 from judge.verdict import JudgeResult
@@ -56,7 +56,7 @@ class JudgePool:
         self.workers = workers or default_workers()
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
-        self.cpus = worker_cpus(cpus, self.workers)  # worker i runs on cpus[i % len(cpus)]; None: not pinned
+        self.cpus = worker_cpus(cpus, self.workers)  # worker i runs on cpu_for(i, self.cpus); None: not pinned
         self.settings = JudgeSettings(cpp_std, time_limit_scale)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._in_flight = 0
@@ -140,7 +140,7 @@ class JudgePool:
 
     def _work(self, index: int) -> None:
         zygotes: dict[str, Zygote] = {}
-        cpu = self.cpus[index % len(self.cpus)] if self.cpus else None
+        cpu = cpu_for(index, self.cpus)
         while (job := self._jobs.get()) is not None:
             if not job.future.set_running_or_notify_cancel():
                 continue

@@ -48,6 +48,7 @@ _DENIED = (
     "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "unshare", "setns", "mount", "umount2",
     "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsmount", "keyctl", "add_key",
     "request_key", "bpf", "perf_event_open", "userfaultfd", "kcmp", "execveat", "io_uring_setup",
+    "sched_setaffinity",  # a child stays on its worker's CPU (judge/affinity.py)
 )
 # Signals may only go to the child itself (threads included: Python's raise_signal uses tgkill).
 _SIGNAL_CALLS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from judge.affinity import worker_cpus
 from judge.problem import Problem
 from megatron_mc.config import RunConfig
 from megatron_mc.data.sources import RunData, load_run_data
@@ -96,11 +97,12 @@ def open_session(cfg: RunConfig) -> Iterator[Session]:
     log_dir.mkdir(parents=True, exist_ok=True)
     data = load_run_data(cfg)
     start_model = starting_model(cfg, data)
+    judge_cpus = worker_cpus(cfg.judge.cpus, cfg.judge.num_workers, key="judge.cpus")  # refused before Ray starts
     with contextlib.ExitStack() as stack:
         _start_ray(cfg, stack)
         placement = _place(cfg)
         stack.callback(placement.remove)
-        pool = stack.enter_context(JudgePool(cfg.judge.num_workers, cpus=cfg.judge.cpus))
+        pool = stack.enter_context(JudgePool(cfg.judge.num_workers, cpus=judge_cpus))
         fleet = EngineFleet.start(cfg.rollout, str(start_model), log_dir, placement=placement,
                                   use_gpu=cfg.rollout.engine == "sglang", seed=cfg.train.seed)
         stack.callback(fleet.stop)

@@ -4,8 +4,8 @@ and judge.
 
 Engines: the embedded engine on a CPU machine, SGLang where CUDA is available (or --engine); with
 --config, the run config's rollout section (engine, tp_size, num_engines, max_new_tokens, prompts) is used,
-and its judge section: time_limit_scale (as mc-train applies it; --time-limit-scale overrides it) and
-stop_at_first_failure.
+and its judge section: time_limit_scale (as mc-train applies it; --time-limit-scale overrides it),
+cpus (--judge-cpus overrides it) and stop_at_first_failure.
 """
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tp", type=int, help="engine tensor-parallel size")
     parser.add_argument("--num-engines", type=int)
     parser.add_argument("--judge-workers", type=int, help="default: one per CPU core")
+    parser.add_argument("--judge-cpus", help="CPUs the judge workers are pinned to: a list such as '0-7', 'none', "
+                                             "or 'auto' (default: the --config's judge.cpus, else auto)")
     parser.add_argument("--time-limit-scale", type=float,
                         help="multiplies every problem's time limit (default: the --config's judge.time_limit_scale, "
                              "else 1)")
@@ -99,6 +101,8 @@ def judge_config(args: argparse.Namespace, cfg: RunConfig | None) -> JudgeConfig
     judge = cfg.judge if cfg is not None else JudgeConfig()
     if args.time_limit_scale is not None:
         judge = dataclasses.replace(judge, time_limit_scale=args.time_limit_scale)  # validated like the config
+    if args.judge_cpus is not None:
+        judge = dataclasses.replace(judge, cpus=args.judge_cpus)
     return judge
 
 
@@ -111,7 +115,8 @@ def run_eval(args: argparse.Namespace) -> dict:
     import ray
     from transformers import AutoTokenizer
 
-    from judge.pool import JudgePool
+    from judge.affinity import worker_cpus
+    from judge.pool import JudgePool, default_workers
     from rollout.client import SGLangClient
     from rollout.engine_fleet import EngineFleet
     from rollout.placement import make_placement
@@ -121,6 +126,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     date_from, date_to = resolve_window(args.window, args.date_from, args.date_to)
     cfg = run_config(args)
     judge = judge_config(args, cfg)
+    judge_cpus = worker_cpus(judge.cpus, args.judge_workers or default_workers(), key="judge.cpus")  # before engines
     problems = eval_problems(args, judge)
     rollout = _rollout_config(args, cfg)
     use_gpu = rollout.engine == "sglang"
@@ -135,7 +141,7 @@ def run_eval(args: argparse.Namespace) -> dict:
         placement = make_placement("colocated", devices, devices, rollout.tp_size, use_gpu) if use_gpu else None
         fleet = EngineFleet.start(rollout, str(model), log_dir, placement=placement, use_gpu=use_gpu)
         prompts = PromptBuilder(AutoTokenizer.from_pretrained(model), rollout.system_prompt, rollout.instruction)
-        with JudgePool(args.judge_workers) as pool:
+        with JudgePool(args.judge_workers, cpus=judge_cpus) as pool:
             async def _run() -> dict:
                 async with SGLangClient(fleet.url, rollout.max_concurrency, rollout.request_timeout_s,
                                         engine_urls=fleet.engine_urls) as client:

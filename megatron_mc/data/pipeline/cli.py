@@ -88,7 +88,7 @@ class Pipeline:
         self.manifest = Manifest(out_dir / MANIFEST_NAME)
         self.engine = None
         self.resources = Resources(cfg.workers, engine_url=cfg.engine.url,
-                                   start_engine=self._start_engine if cfg.engine.embedded else None)
+                                   start_engine=self._start_engine if cfg.engine.embedded else None, cpus=cfg.cpus)
 
     def _start_engine(self) -> str:
         from megatron_mc.data.pipeline.engine import EmbeddedEngine

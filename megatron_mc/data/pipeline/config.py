@@ -2,6 +2,7 @@
 
     out_dir: runs/data          # the run folder: manifest.json, train.jsonl, one folder per stage
     workers: 2                  # judge workers (and other parallel work)
+    cpus: auto                  # the CPUs judge workers are pinned to (judge/affinity.py): auto, none, "0-7"
     engine: {url: null, embedded: true, model_path: null}
     collect: {sources: [{kind: livecodebench, path: test6.jsonl}, ...]}
     process: {...}   filter: {...}   verify: {...}
@@ -13,10 +14,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
+from judge.affinity import check_cpu_choice
 from megatron_mc.data.pipeline.collect import CollectConfig
 from megatron_mc.data.pipeline.filter import FilterConfig
 from megatron_mc.data.pipeline.process import ProcessConfig
@@ -43,6 +45,7 @@ class EngineConfig:
 class PipelineConfig:
     out_dir: str = "runs/data"
     workers: int = 2
+    cpus: Optional[str] = "auto"  # judge/affinity.py: "auto", a list such as "0-7", or null/"none"
     engine: EngineConfig = field(default_factory=EngineConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     process: ProcessConfig = field(default_factory=ProcessConfig)
@@ -52,6 +55,7 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        check_cpu_choice(self.cpus, "cpus")
 
 
 def config_from_dict(data: dict[str, Any] | None, overrides: list[str] | tuple[str, ...] = (),

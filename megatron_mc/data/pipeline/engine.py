@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from megatron_mc.data.pipeline.config import EngineConfig
-from rollout.process import free_port, python_module, start_process, stop_process, wait_healthy
+from rollout.process import python_module, start_on_free_port, start_process, stop_process, wait_healthy
 
 HOST = "127.0.0.1"
 
@@ -23,13 +23,20 @@ class EmbeddedEngine:
         if model_path is None:
             from megatron_mc.data.tiny_default import prepare_tiny_default
             model_path = str(prepare_tiny_default().hf_dir)
-        port = free_port(HOST)
-        url = f"http://{HOST}:{port}"
-        command = python_module("rollout.embedded_server", "--model-path", model_path, "--host", HOST,
-                                "--port", str(port), "--threads", str(self.cfg.threads))
-        self.process = start_process(command, self.log_path)
-        wait_healthy(url, self.process, self.cfg.startup_timeout_s, self.log_path)
-        return url
+
+        def start_on(port: int) -> str:
+            url = f"http://{HOST}:{port}"
+            command = python_module("rollout.embedded_server", "--model-path", model_path, "--host", HOST,
+                                    "--port", str(port), "--threads", str(self.cfg.threads))
+            self.process = start_process(command, self.log_path)
+            try:
+                wait_healthy(url, self.process, self.cfg.startup_timeout_s, self.log_path)
+            except BaseException:
+                self.stop()
+                raise
+            return url
+
+        return start_on_free_port(HOST, start_on)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -31,8 +31,9 @@ class Resources:
     """What stages of one run share, created on first use: the judge pool and the engine's base URL."""
 
     def __init__(self, workers: int, engine_url: str | None = None,
-                 start_engine: Callable[[], str] | None = None) -> None:
+                 start_engine: Callable[[], str] | None = None, cpus: str | None = "auto") -> None:
         self.workers = workers
+        self.cpus = cpus  # where the judge workers run (judge/affinity.py)
         self._engine_url = engine_url
         self._start_engine = start_engine
         self._pool = None
@@ -40,7 +41,7 @@ class Resources:
     def judge_pool(self):
         if self._pool is None:
             from judge.pool import JudgePool
-            self._pool = JudgePool(workers=self.workers)
+            self._pool = JudgePool(workers=self.workers, cpus=self.cpus)
         return self._pool
 
     def engine_url(self) -> str | None:
