@@ -12,14 +12,32 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable, TypeVar
 
 ORPHAN_GUARD = Path(__file__).with_name("orphan_guard.py")
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"  # what SGLang, sglang-router and aiohttp servers say when bind fails
+T = TypeVar("T")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def start_on_free_port(host: str, start: Callable[[int], T]) -> T:
+    """start(port) on a port of `host` found free, again on another port when the server could not bind it:
+    a port found free can be taken (by any process's outgoing connection) before the server binds it, and
+    the server then exits saying so (wait_healthy's error carries its log). `start` stops what it started
+    before it raises."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return start(free_port(host))
+        except Exception as e:
+            if attempt == PORT_ATTEMPTS or PORT_TAKEN not in str(e).lower():
+                raise
+    raise AssertionError("unreachable")
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float, log_path: Path | None = None) -> None:

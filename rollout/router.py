@@ -17,7 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollout.process import free_port, python_module, start_process, stop_process, wait_healthy
+from rollout.process import (free_port, python_module, start_on_free_port, start_process, stop_process,
+                             wait_healthy)
 
 
 def sglang_router_command(worker_urls: list[str], host: str, port: int, request_timeout_s: float) -> list[str]:
@@ -60,10 +61,6 @@ def resolve_router_kind(kind: str, routed_experts: bool = False) -> str:
     return kind
 
 
-PORT_ATTEMPTS = 3
-PORT_TAKEN = "address already in use"  # sglang-router and aiohttp both say so when bind fails
-
-
 @dataclass
 class Router:
     kind: str
@@ -79,23 +76,20 @@ class Router:
         `routed_experts`: the requests ask for routed experts (resolve_router_kind)."""
         kind = resolve_router_kind(kind, routed_experts)
         host = host or driver_address()
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            # A port found free can be taken (by any process's outgoing connection) before the router binds
-            # it, and sglang-router then exits: another free port is tried.
-            port = free_port(host)
+
+        def start_on(port: int) -> Router:
             log_path = Path(log_dir) / f"router_{kind}_{port}.log"
             process = start_process(ROUTERS[kind](worker_urls, host, port, request_timeout_s), log_path)
             url = f"http://{host}:{port}"
             try:
                 wait_healthy(url, process, timeout_s, log_path)
                 wait_workers_registered(url, worker_urls, timeout_s)
-            except Exception as e:
+            except BaseException:
                 stop_process(process)
-                if attempt < PORT_ATTEMPTS and PORT_TAKEN in str(e).lower():
-                    continue
                 raise
             return cls(kind, url, process)
-        raise AssertionError("unreachable")
+
+        return start_on_free_port(host, start_on)
 
     def stop(self) -> None:
         stop_process(self.process)

@@ -21,7 +21,7 @@ from pathlib import Path
 from rollout import gpu_ledger
 from rollout.config import RolloutConfig
 from rollout.launch_args import SERVER_ENV, server_command
-from rollout.process import free_port, start_process, stop_process, wait_healthy
+from rollout.process import start_on_free_port, start_process, stop_process, wait_healthy
 from rollout.router import add_worker, remove_worker
 from rollout.sglang_contract import KV_CACHE, STRICT_VIOLATION_EXIT_CODE, WEIGHTS
 from rollout.waits import DeadlineExceeded
@@ -94,13 +94,14 @@ class EngineActor:
         # The router, the trainer's sending rank and clients on other nodes reach the server at its node's
         # address; 127.0.0.1 would only answer on this node.
         self.host = host or _node_address()
-        self.port = free_port(self.host)
+        self.log_dir = Path(log_dir)
+        self.port = 0  # chosen by start(): a port found free on self.host, kept across restarts
         self.seed = seed
         self.use_gpu = use_gpu
         # The placement's GPU id for the engine's first bundle, else the GPU Ray gave this actor's bundle; with
         # CUDA_VISIBLE_DEVICES left whole, it is the server's first.
         self.base_gpu_id = base_gpu_id if base_gpu_id is not None else (int(_ray_gpu_ids()[0]) if use_gpu else 0)
-        self.log_path = Path(log_dir) / f"engine_{engine_index}_{self.port}.log"
+        self.log_path = self.log_dir / f"engine_{engine_index}.log"  # engine_{index}_{port}.log once started
         self.restarts = 0
         self.restarted_at: float | None = None  # time.time() of the last restart
         self.restart_weight_version: str | None = None  # the version the last restart loaded
@@ -116,13 +117,23 @@ class EngineActor:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> str:
-        self._launch()
+        start_on_free_port(self.host, self._launch_on)
         threading.Thread(target=self._watch, name=f"engine-{self.engine_index}-watch", daemon=True).start()
         return self.url
 
     def use_router(self, router_url: str) -> None:
         """The router in front of this engine: a restart that cannot load the newest weights leaves it."""
         self.router_url = router_url
+
+    def _launch_on(self, port: int) -> None:
+        self.port = port
+        self.log_path = self.log_dir / f"engine_{self.engine_index}_{port}.log"
+        try:
+            self._launch()
+        except BaseException:
+            if self._process is not None:
+                stop_process(self._process)
+            raise
 
     def _launch(self) -> None:
         command = server_command(self.cfg, self.model_path, self.host, self.port, seed=self.seed + self.restarts,

@@ -73,26 +73,16 @@ def test_sglang_router_has_no_abort_route(embedded_server, endless_model_dir, tm
 
 def test_a_router_whose_port_was_taken_meanwhile_starts_on_another(embedded_server, endless_model_dir, tmp_path,
                                                                     monkeypatch):
-    import socket
-
-    from rollout import router as router_module
-    from rollout.process import free_port
+    from tests.rollout.taken_port import first_port_found_free_is_taken
 
     engine = embedded_server(endless_model_dir, max_batch=2)
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    ports = iter([taken.getsockname()[1]])  # the first port found free is taken before the router binds it
-    monkeypatch.setattr(router_module, "free_port", lambda host: next(ports, None) or free_port(host))
-    try:
+    with first_port_found_free_is_taken(monkeypatch) as taken:
         router = Router.start([engine], "sglang_router", tmp_path, host="127.0.0.1")
         try:
-            assert router.url != f"http://127.0.0.1:{taken.getsockname()[1]}"
+            assert router.url != f"http://127.0.0.1:{taken}"
             assert load(engine) == 0 and urllib.request.urlopen(f"{router.url}/health", timeout=5).status == 200
         finally:
             router.stop()
-    finally:
-        taken.close()
 
 
 def test_cancelled_surplus_groups_stop_on_every_engine(embedded_server, endless_model_dir, tmp_path):
