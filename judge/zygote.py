@@ -76,9 +76,10 @@ class Zygote:
         # zygote never called itself, again and again. serve() takes it out of the environment it passes on.
         env["LD_BIND_NOW"] = "1"
         self._fd_socket, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        start = f"from judge.zygote import serve; serve({flavor!r}, {zygote_end.fileno()}, {cpu!r})"
         with zygote_end:
             self._proc = _subprocess().Popen(
-                [sys.executable, "-c", f"from judge.zygote import serve; serve({flavor!r}, {zygote_end.fileno()}, {cpu!r})"],
+                [sys.executable, "-c", start],
                 stdin=_subprocess().PIPE,
                 stdout=_subprocess().PIPE,
                 env=env,
