@@ -615,6 +615,30 @@ fail:
     return -1;
 }
 
+#define SPEC_ARGS 7  /* parse_spec's arguments */
+
+/* The arguments of a call that takes `n_head` of its own, then a sandbox description (parse_spec's):
+   checks their number, fills `parsed` and returns the first n_head as a new tuple; NULL with an exception
+   set on error (nothing left held). */
+static PyObject *split_spec_args(PyObject *args, Py_ssize_t n_head, const char *name, ParsedSpec *parsed) {
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (n != n_head + SPEC_ARGS) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments", name, n_head + SPEC_ARGS);
+        return NULL;
+    }
+    PyObject *rest = PyTuple_GetSlice(args, n_head, n);
+    if (rest == NULL)
+        return NULL;
+    int ok = parse_spec(rest, parsed);
+    Py_DECREF(rest);
+    if (ok < 0)
+        return NULL;
+    PyObject *head = PyTuple_GetSlice(args, 0, n_head);
+    if (head == NULL)
+        PyBuffer_Release(&parsed->filter);
+    return head;
+}
+
 static PyObject *handle_tuple(const Handle *h) {
     return Py_BuildValue("(iiiiii)", (int)h->pid, h->in_w, h->out_r, h->err_r, h->ctl_r, h->go_w);
 }
@@ -639,23 +663,18 @@ PyDoc_STRVAR(spawn_doc,
 "in the parent (-1 for the ends of given stdio), None in a Python child, never in a native one.");
 
 static PyObject *fastchild_spawn(PyObject *self, PyObject *args) {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
-    if (n != 8) {
-        PyErr_SetString(PyExc_TypeError, "spawn takes 8 arguments");
+    ParsedSpec parsed;
+    PyObject *head = split_spec_args(args, 1, "spawn", &parsed), *stdio;
+    if (head == NULL)
+        return NULL;
+    int given[2];
+    int ok = PyArg_ParseTuple(head, "O:spawn", &stdio) &&
+             (stdio == Py_None || PyArg_ParseTuple(stdio, "ii:stdio", &given[0], &given[1]));
+    Py_DECREF(head);
+    if (!ok) {
+        PyBuffer_Release(&parsed.filter);
         return NULL;
     }
-    PyObject *stdio = PyTuple_GET_ITEM(args, 0);
-    int given[2];
-    if (stdio != Py_None && !PyArg_ParseTuple(stdio, "ii:stdio", &given[0], &given[1]))
-        return NULL;
-    PyObject *rest = PyTuple_GetSlice(args, 1, n);
-    if (rest == NULL)
-        return NULL;
-    ParsedSpec parsed;
-    int ok = parse_spec(rest, &parsed);
-    Py_DECREF(rest);
-    if (ok < 0)
-        return NULL;
     Handle handle;
     int forked = spawn_child(&parsed.spec, stdio == Py_None ? NULL : given, &handle);
     PyBuffer_Release(&parsed.filter);
@@ -799,25 +818,21 @@ PyDoc_STRVAR(serve_doc,
 "spare: the child forked ahead, or None. Returns None in a Python test child, whose harness runs next.");
 
 static PyObject *fastchild_serve(PyObject *self, PyObject *args) {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
     int requests_fd, replies_fd;
     PyObject *spare_obj;
     double wall_limit;
     Py_ssize_t output_limit, stderr_keep;
-    if (n != 13) {
-        PyErr_SetString(PyExc_TypeError, "serve takes 13 arguments");
+    ParsedSpec parsed;
+    PyObject *head = split_spec_args(args, 6, "serve", &parsed);
+    if (head == NULL)
+        return NULL;
+    int ok = PyArg_ParseTuple(head, "iiOdnn:serve", &requests_fd, &replies_fd, &spare_obj, &wall_limit,
+                              &output_limit, &stderr_keep);
+    Py_DECREF(head);
+    if (!ok) {
+        PyBuffer_Release(&parsed.filter);
         return NULL;
     }
-    PyObject *head = PyTuple_GetSlice(args, 0, 6), *rest = PyTuple_GetSlice(args, 6, n);
-    ParsedSpec parsed;
-    int ok = head != NULL && rest != NULL &&
-             PyArg_ParseTuple(head, "iiOdnn:serve", &requests_fd, &replies_fd, &spare_obj, &wall_limit,
-                              &output_limit, &stderr_keep) &&
-             parse_spec(rest, &parsed) == 0;
-    Py_XDECREF(head);
-    Py_XDECREF(rest);
-    if (!ok)
-        return NULL;
     Handle spare = {0, -1, -1, -1, -1, -1}, child;
     int have_spare = spare_obj != Py_None;
     if (have_spare && parse_handle(spare_obj, &spare) < 0) {
