@@ -255,29 +255,19 @@ static void close_all(const int *fds, int n) {
    execs), -1 with errno set on failure (nothing left open but the given stdio). */
 static int spawn_child(ChildSpec *spec, const int *stdio, Handle *handle) {
     /* parent ends: in_w, out_r, err_r, ctl_r, go_w; child ends: in_r, out_w, err_w, ctl_w, go_r */
+    static const int child_reads[5] = {1, 0, 0, 0, 1};  /* stdin and go; it writes the other three */
     int parent_end[5] = {-1, -1, -1, -1, -1}, child_end[5] = {-1, -1, -1, -1, -1}, ends[2];
-    int first_own = 0;
-    if (stdio == NULL) {
-        if (pipe2(ends, O_CLOEXEC) != 0)
-            goto fail;
-        child_end[0] = ends[0], parent_end[0] = ends[1];
-        if (pipe2(ends, O_CLOEXEC) != 0)
-            goto fail;
-        parent_end[1] = ends[0], child_end[1] = ends[1];
-        fcntl(parent_end[0], F_SETPIPE_SZ, PIPE_SIZE);  /* most inputs then fit in one write; best effort */
-    } else {
+    int first_own = stdio == NULL ? 0 : 2;  /* given stdio: the child's stdin and stdout are those */
+    if (stdio != NULL)
         child_end[0] = stdio[0], child_end[1] = stdio[1];
-        first_own = 2;
+    for (int i = first_own; i < 5; i++) {
+        if (pipe2(ends, O_CLOEXEC) != 0)
+            goto fail;
+        child_end[i] = ends[child_reads[i] ? 0 : 1];
+        parent_end[i] = ends[child_reads[i] ? 1 : 0];
     }
-    if (pipe2(ends, O_CLOEXEC) != 0)
-        goto fail;
-    parent_end[2] = ends[0], child_end[2] = ends[1];
-    if (pipe2(ends, O_CLOEXEC) != 0)
-        goto fail;
-    parent_end[3] = ends[0], child_end[3] = ends[1];
-    if (pipe2(ends, O_CLOEXEC) != 0)
-        goto fail;
-    child_end[4] = ends[0], parent_end[4] = ends[1];
+    if (stdio == NULL)
+        fcntl(parent_end[0], F_SETPIPE_SZ, PIPE_SIZE);  /* most inputs then fit in one write; best effort */
     memcpy(spec->fds, child_end, sizeof child_end);
     pid_t pid = fork();
     if (pid < 0)
