@@ -460,8 +460,7 @@ class PythonProgram:
 
     def fast_spec(self, limits: Limits) -> tuple:
         """The sandbox as judge/_fastchild.c's spawn takes it (after stdio, folder and zygote pid)."""
-        return (sandbox.rlimit_values(limits, self.address_space(limits)), sandbox.sandbox_uid(),
-                *self.seccomp.template(), None)
+        return _fast_spec(self, limits, None)
 
     def prepare(self) -> None:
         if self.kind == "function":
@@ -513,8 +512,7 @@ class NativeProgram:
         """As PythonProgram.fast_spec, with the addresses of execve's arguments (the filter's allowed path
         is this very buffer's address)."""
         exec_args = (ctypes.addressof(self.path), ctypes.addressof(self._argv), ctypes.addressof(self._envp))
-        return (sandbox.rlimit_values(limits, self.address_space(limits)), sandbox.sandbox_uid(),
-                *self.seccomp.template(), exec_args)
+        return _fast_spec(self, limits, exec_args)
 
     def prepare(self) -> None:
         os.set_inheritable(_CONTROL_FD, False)
@@ -524,6 +522,12 @@ class NativeProgram:
         sandbox._libc.execve(self.path, self._argv, self._envp)
         os.write(2, f"judge: execve failed (errno {ctypes.get_errno()})\n".encode())
         os._exit(127)
+
+
+def _fast_spec(program: "PythonProgram | NativeProgram", limits: Limits, exec_args: tuple | None) -> tuple:
+    """rlimits, user, filter and where its pid goes, then execve's arguments (None: a Python child)."""
+    return (sandbox.rlimit_values(limits, program.address_space(limits)), sandbox.sandbox_uid(),
+            *program.seccomp.template(), exec_args)
 
 
 def _read_all(fd: int) -> bytes:
