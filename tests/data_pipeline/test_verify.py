@@ -63,9 +63,10 @@ def context(tmp_path, pool) -> StageContext:
     return StageContext(tmp_path / "verify", workers=2, quiet=True, resources=PoolResources(pool))
 
 
-def stdio_record(problem_id, tests=SUM_TESTS, references=(SUM_PY,), incorrect=(), **fields) -> ProblemRecord:
-    problem = Problem(id=problem_id, kind="stdio", tests=[TestCase(i, o) for i, o in tests], time_limit_s=2.0,
-                      memory_limit_mb=256)
+def stdio_record(problem_id, tests=SUM_TESTS, references=(SUM_PY,), incorrect=(), time_limit_s=2.0,
+                 **fields) -> ProblemRecord:
+    problem = Problem(id=problem_id, kind="stdio", tests=[TestCase(i, o) for i, o in tests],
+                      time_limit_s=time_limit_s, memory_limit_mb=256)
     return ProblemRecord(problem=problem, source=fields.pop("source", "bundled"),
                          reference_solutions=[_solution(s) for s in references],
                          incorrect_solutions=[_solution(s) for s in incorrect], **fields)
@@ -261,7 +262,10 @@ run_verify(read_records(sys.argv[1]), VerifyConfig(), StageContext(sys.argv[2], 
 
 def test_run_killed_in_the_middle_resumes_without_rejudging(tmp_path, pool):
     slow = "import time\ntime.sleep(0.8)\n" + SUM_PY  # 4 s over five tests: the kill lands in the middle
-    records = [stdio_record("fast"), stdio_record("slow", references=(slow,))]
+    # A wall limit far above the sleep (2 * 10 + 1 s): while the rehearsals run on the other xdist worker, a
+    # process here can wait seconds to run (a 20 ms sleep woke 3.4 s late; a 0.8 s test took 5.8 s), past
+    # the 5 s wall of a 2 s limit.
+    records = [stdio_record("fast"), stdio_record("slow", references=(slow,), time_limit_s=10.0)]
     write_records(tmp_path / "in.jsonl", records)
     stage_dir = tmp_path / "verify"
     checkpoint = stage_dir / "verify.checkpoint.jsonl"
@@ -283,7 +287,7 @@ def test_run_killed_in_the_middle_resumes_without_rejudging(tmp_path, pool):
     pool.asked.clear()
     resumed = run_verify(records, VerifyConfig(), context(tmp_path, pool))
     assert pool.asked == [("slow", "python")]
-    assert [r.id for r in resumed.kept] == ["fast", "slow"]
+    assert [r.id for r in resumed.kept] == ["fast", "slow"], [(r.id, r.reason, r.detail) for r in resumed.rejected]
     assert resumed.report["reused_from_checkpoint"] == 1
 
 
