@@ -61,6 +61,7 @@ Any failure in the child before READY exits with EXIT_SETUP after a line on stde
 #define MAX_PID_OFFSETS 64
 #define PIPE_SIZE (1 << 20)
 #define CHUNK (1 << 16)
+#define CPU_WAIT_STEP_S 0.001  /* a deadline moves for waits longer than this (fewer /proc reads) */
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
 #endif
@@ -408,14 +409,48 @@ static void remove_workdir(const char *root, pid_t pid) {
         remove_tree_at(AT_FDCWD, path, 0);
 }
 
+/* Seconds the most delayed thread of the child has spent runnable but waiting for a CPU (the second field
+   of /proc/PID/task/TID/schedstat); 0 when the kernel does not say. */
+static double cpu_wait_s(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    if (tasks == NULL)
+        return 0;
+    unsigned long long most = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        if (entry->d_name[0] == '.')
+            continue;
+        char stat_path[128], text[96];
+        snprintf(stat_path, sizeof stat_path, "%s/%.32s/schedstat", path, entry->d_name);
+        int fd = open(stat_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t got = read(fd, text, sizeof text - 1);
+        close(fd);
+        unsigned long long on_cpu, waited;
+        if (got > 0) {
+            text[got] = '\0';
+            if (sscanf(text, "%llu %llu", &on_cpu, &waited) == 2 && waited > most)
+                most = waited;
+        }
+    }
+    closedir(tasks);
+    return (double)most * 1e-9;
+}
+
 /* Feed the rest of the input, collect stdout, stderr and the control pipe until they end and the child
    exits, or until the monotonic deadline or the output cap; then kill the child's process group, reap it
    and whatever it left in its group (the zygote is a subreaper; only that group: the next test's child is
    ours too) and remove its working folder. Every descriptor of the handle is closed. Returns 0, or an
-   errno (the child is still killed and reaped). */
-static int finish_child(Handle *h, double deadline, const char *pending, size_t pending_len, size_t output_limit,
-                        size_t stderr_keep, const char *workdir_root, Result *result) {
+   errno (the child is still killed and reaped).
+   The deadline moves by the time the child waited, runnable, for a CPU that other work held (up to
+   max_cpu_wait seconds): the wall-clock limit counts the time a program could run, not a busy machine's. */
+static int finish_child(Handle *h, double deadline, double max_cpu_wait, const char *pending, size_t pending_len,
+                        size_t output_limit, size_t stderr_keep, const char *workdir_root, Result *result) {
     int readers[3] = {h->out_r, h->err_r, h->ctl_r};
+    double extended = 0;
     size_t fed = 0;
     int failed = 0, exited = 0, open_readers = 0;
     memset(result, 0, sizeof *result);
@@ -433,6 +468,13 @@ static int finish_child(Handle *h, double deadline, const char *pending, size_t 
     while (!failed && (open_readers || !exited)) {
         double remaining = deadline - monotonic_now();
         if (remaining <= 0) {
+            double waited = cpu_wait_s(h->pid);
+            double allowed = waited < max_cpu_wait ? waited : max_cpu_wait;
+            if (allowed - extended > CPU_WAIT_STEP_S) {
+                deadline += allowed - extended;
+                extended = allowed;
+                continue;
+            }
             result->timed_out = 1;
             break;
         }
@@ -696,26 +738,28 @@ static PyObject *fastchild_start(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(finish_doc,
-"finish(handle, deadline, pending, output_limit, stderr_keep, workdir_root)\n"
+"finish(handle, deadline, max_cpu_wait, pending, output_limit, stderr_keep, workdir_root)\n"
 "    -> (stdout, stderr, control, timed_out, exceeded, status, cpu_s, end)\n\n"
-"Collect a started child's outputs under the output cap until the monotonic deadline, feeding it the\n"
+"Collect a started child's outputs under the output cap until the monotonic deadline (moved by the time\n"
+"the child waited for a CPU, up to max_cpu_wait seconds), feeding it the\n"
 "input start() could not write (pending; the handle's in_w is -1 when there is none), then kill its\n"
 "process group, reap it and remove workdir_root/PID. Closes every descriptor of the handle.");
 
 static PyObject *fastchild_finish(PyObject *self, PyObject *args) {
     PyObject *tuple, *root;
-    double deadline;
+    double deadline, max_cpu_wait;
     Py_buffer pending;
     Py_ssize_t output_limit, stderr_keep;
     Handle h;
-    if (!PyArg_ParseTuple(args, "Ody*nnO:finish", &tuple, &deadline, &pending, &output_limit, &stderr_keep, &root))
+    if (!PyArg_ParseTuple(args, "Oddy*nnO:finish", &tuple, &deadline, &max_cpu_wait, &pending, &output_limit,
+                          &stderr_keep, &root))
         return NULL;
     if (parse_handle(tuple, &h) < 0) {
         PyBuffer_Release(&pending);
         return NULL;
     }
     Result r;
-    int failed = finish_child(&h, deadline, pending.buf, (size_t)pending.len, (size_t)output_limit,
+    int failed = finish_child(&h, deadline, max_cpu_wait, pending.buf, (size_t)pending.len, (size_t)output_limit,
                               (size_t)stderr_keep, PyBytes_Check(root) ? PyBytes_AS_STRING(root) : NULL, &r);
     PyBuffer_Release(&pending);
     if (failed) {
@@ -881,7 +925,7 @@ static PyObject *fastchild_serve(PyObject *self, PyObject *args) {
                 have_spare = 1;  /* a failed fork here: the next test forks again, and reports */
         }
         Result r;
-        failed = finish_child(&child, started + wall_limit, input + written, input_len - written,
+        failed = finish_child(&child, started + wall_limit, wall_limit, input + written, input_len - written,
                               (size_t)output_limit, (size_t)stderr_keep, root, &r);
         if (failed)
             break;
@@ -964,7 +1008,7 @@ static struct PyModuleDef module = {
 
 /* Raised whenever a function's arguments or results change: a stale build left by an editable install
    (the .so stays when this file changes) is then refused and the Python path used, not called wrongly. */
-#define FASTCHILD_ABI 2
+#define FASTCHILD_ABI 3
 
 PyMODINIT_FUNC PyInit__fastchild(void) {
     PyObject *m = PyModule_Create(&module);

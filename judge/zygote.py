@@ -344,7 +344,9 @@ class _Server:
         self._discard_spare()  # forked with its own pipes, which an interactive test does not use
         child = self._fork_child(stdio=fds)
         child.start(b"")
-        outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes)
+        # The deadline stays put (max_cpu_wait_s=0): the interactor's own deadline (judge/interactive.py)
+        # does not move with it.
+        outcome = child.finish(self.limits.wall_limit_s, self.limits.output_limit_bytes, max_cpu_wait_s=0.0)
         return ("ran", outcome.to_wire()), None
 
     def unload(self):
