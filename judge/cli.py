@@ -26,8 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from judge.audit import audit as audit_packages
 from judge.affinity import AUTO, check_cpu_choice, worker_cpus
+from judge.audit import audit as audit_packages
 from judge.audit import format_table, language_of, write_report
 from judge.loaders import load_problems
 from judge.pool import JudgePool, default_workers
